@@ -1,0 +1,113 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from api.auth import LoginLimiter, make_jwt_auth
+from api.controllers.directory import (
+    CustomerController,
+    ServiceTypeController,
+    SiteController,
+    SkillController,
+    SlaPolicyController,
+    TechnicianController,
+    TerritoryController,
+    UserController,
+)
+from api.controllers.jobs import IntakeController, JobController
+from api.controllers.system import SystemController
+from api.deps import provide_principal, provide_session
+from api.problems import EXCEPTION_HANDLERS
+from api.settings import Settings
+from domain.audit import AuditedSession
+from domain.db import create_engine, write_intent
+from domain.demo import GAZETTEER
+from domain.geocoding import AddressLocator, geocoder_from_config
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+JSON_BODY_LIMIT = 256 * 1024
+
+
+def write_intent_middleware(app: ASGIApp) -> ASGIApp:
+    """Marks the request's transaction as a reader or a writer before anything touches the database."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            token = write_intent.set(scope["method"] not in SAFE_METHODS)
+            try:
+                await app(scope, receive, send)
+            finally:
+                write_intent.reset(token)
+            return
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = engine or create_engine(settings.database_url)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+    jwt_auth = make_jwt_auth(settings)
+    state: dict[str, Any] = {
+        "settings": settings,
+        "engine": engine,
+        "sessionmaker": sessionmaker,
+        "jwt_auth": jwt_auth,
+        "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
+        "locator": AddressLocator(
+            geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
+        ),
+    }
+
+    async def dispose_engine(app: Litestar) -> None:
+        await app.state.engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            SystemController,
+            IntakeController,
+            JobController,
+            CustomerController,
+            SiteController,
+            TechnicianController,
+            SkillController,
+            TerritoryController,
+            ServiceTypeController,
+            SlaPolicyController,
+            UserController,
+        ],
+        state=State(state),
+        dependencies={
+            "db_session": Provide(provide_session),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        on_app_init=[jwt_auth.on_app_init],
+        on_shutdown=[dispose_engine],
+        middleware=[write_intent_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=JSON_BODY_LIMIT,
+        openapi_config=OpenAPIConfig(
+            title="fieldwork",
+            version="0.1.0",
+            description="Field-service backend: intake, jobs, technicians and reference data.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )

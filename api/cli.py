@@ -1,0 +1,138 @@
+"""The `fieldwork` command line: serve, migrate, seed, manage users, verify the audit chain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from api.settings import Settings
+from domain import demo, migrate
+from domain import models as m
+from domain.audit import AuditedSession, verify_chain
+from domain.db import create_engine
+from domain.enums import Role
+from domain.errors import DomainError
+from domain.services.directory import create_user
+
+
+def _sessionmaker(url: str) -> async_sessionmaker[AuditedSession]:  # type: ignore[type-var]
+    return async_sessionmaker(create_engine(url), expire_on_commit=False, sync_session_class=AuditedSession)
+
+
+async def _seed(url: str, only_if_empty: bool) -> int:
+    maker = _sessionmaker(url)
+    async with maker() as session:
+        session.info["actor"] = "cli:seed"
+        if not await demo.is_empty(session):
+            if only_if_empty:
+                print("database already has data; demo seed skipped")
+                return 0
+            print("refusing to seed: the database is not empty", file=sys.stderr)
+            return 1
+        counts = await demo.seed(session)
+        await session.commit()
+    print("demo data seeded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+async def _create_user(url: str, args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("FIELDWORK_PASSWORD") or getpass.getpass("password: ")
+    maker = _sessionmaker(url)
+    async with maker() as session:
+        session.info["actor"] = "cli:create-user"
+        territory_ids = []
+        for code in args.territory or []:
+            territory = await session.scalar(sa.select(m.Territory).where(m.Territory.code == code))
+            if territory is None:
+                print(f"no territory with code {code!r}", file=sys.stderr)
+                return 1
+            territory_ids.append(territory.id)
+        try:
+            user = await create_user(
+                session, email=args.email, full_name=args.name or args.email, password=password,
+                role=Role(args.role), technician_id=args.technician_id, territory_ids=territory_ids,
+            )
+        except DomainError as exc:
+            print(f"cannot create the user: {exc.detail}", file=sys.stderr)
+            return 1
+        await session.commit()
+    print(f"created {user.role} {user.email} ({user.id})")
+    return 0
+
+
+async def _verify_audit(url: str) -> int:
+    maker = _sessionmaker(url)
+    async with maker() as session:
+        head = await session.get(m.AuditHead, 1)
+        rows = await session.stream_scalars(sa.select(m.AuditEntry).order_by(m.AuditEntry.seq))
+        report = verify_chain([row async for row in rows], head)
+    if report.ok:
+        print(f"audit chain intact: {report.entries} entries")
+        return 0
+    print(f"audit chain BROKEN at entry {report.broken_at}: {report.problem}", file=sys.stderr)
+    return 2
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"fieldwork serving on {base}")
+    print(f"  API docs:      {base}/schema   (OpenAPI JSON at {base}/schema/openapi.json)")
+    print(f"  demo logins:   admin@example.com, dispatcher@example.com, tech01@example.com ... tech25@example.com")
+    print(f"  demo password: {demo.DEMO_PASSWORD}   (POST {base}/api/auth/token)")
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldwork", description=__doc__)
+    parser.add_argument("--database-url", help="overrides DATABASE_URL (default sqlite:///./fieldwork.db)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the API (HOST and PORT override 127.0.0.1:8000)")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"], help="apply every migration")
+    seed = sub.add_parser("seed", help="load the demo operation into an empty database")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing (and succeed) when data exists")
+    user = sub.add_parser("create-user", help="create a staff account")
+    user.add_argument("email")
+    user.add_argument("--role", choices=[r.value for r in Role], required=True)
+    user.add_argument("--name")
+    user.add_argument("--password", help="or FIELDWORK_PASSWORD, or asked for")
+    user.add_argument("--technician-id", type=__import__("uuid").UUID)
+    user.add_argument("--territory", action="append", help="territory code, for a dispatcher (repeatable)")
+    audit = sub.add_parser("audit", help="the audit chain")
+    audit.add_argument("action", choices=["verify"], help="recompute every link of the chain")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+    url = os.environ.get("DATABASE_URL", "sqlite:///./fieldwork.db")
+    match args.command:
+        case "serve":
+            return _serve(Settings.from_env())
+        case "db":
+            migrate.upgrade(url)
+            print("database schema is up to date")
+            return 0
+        case "seed":
+            return asyncio.run(_seed(url, args.if_empty))
+        case "create-user":
+            return asyncio.run(_create_user(url, args))
+        case "audit":
+            return asyncio.run(_verify_audit(url))
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Thin controllers: parse, authorize, call a domain service, shape the answer."""

@@ -1,0 +1,60 @@
+"""Dependencies every controller shares: the request's transaction, the principal, paging and preconditions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.problems import PreconditionRequired
+from domain.principal import Principal
+
+MAX_PAGE = 200
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request: committed after the handler succeeds, before the response is sent.
+
+    A failed commit therefore becomes an error response, never a success the database did not keep.
+    """
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+def provide_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
+    principal = request.user
+    if not isinstance(principal, Principal):
+        raise TypeError("a guarded route ran without a principal")
+    db_session.info["actor"] = principal.actor
+    return principal
+
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Page size (at most 200).")]
+Offset = Annotated[int, Parameter(ge=0, le=10_000_000, description="Items to skip.")]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(request: Request[Any, Any, Any], *, required: bool) -> int | None:
+    """The version the client last saw, from `If-Match: "<version>"`; 428 when a guarded update omits it."""
+    header = request.headers.get("if-match")
+    if header is None:
+        if required:
+            raise PreconditionRequired("send If-Match with the ETag of the object you last read")
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 12:
+        raise PreconditionRequired("If-Match must carry the ETag of the object, e.g. \"3\"")
+    return int(value)

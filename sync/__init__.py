@@ -1,0 +1,1 @@
+"""Offline sync protocol for technicians' phones (engine, mutation handlers). Arrives with the sync issue."""
