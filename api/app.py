@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -42,7 +43,7 @@ def write_intent_middleware(app: ASGIApp) -> ASGIApp:
     """Marks the request's transaction as a reader or a writer before anything touches the database."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == ScopeType.HTTP:
             token = write_intent.set(scope["method"] not in SAFE_METHODS)
             try:
                 await app(scope, receive, send)

@@ -69,7 +69,9 @@ async def load_principal(session: AsyncSession, user_id: uuid.UUID) -> Principal
     )
 
 
-async def _retrieve_principal(token: AccessToken, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+async def _retrieve_principal(
+    token: AccessToken, connection: ASGIConnection[Any, Any, Any, Any]
+) -> Principal | None:
     if token.typ != ACCESS_TOKEN_TYPE:
         return None
     try:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.settings import Settings
 from domain import demo, migrate
@@ -22,7 +22,7 @@ from domain.errors import DomainError
 from domain.services.directory import create_user
 
 
-def _sessionmaker(url: str) -> async_sessionmaker[AuditedSession]:  # type: ignore[type-var]
+def _sessionmaker(url: str) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(create_engine(url), expire_on_commit=False, sync_session_class=AuditedSession)
 
 
@@ -56,8 +56,13 @@ async def _create_user(url: str, args: argparse.Namespace) -> int:
             territory_ids.append(territory.id)
         try:
             user = await create_user(
-                session, email=args.email, full_name=args.name or args.email, password=password,
-                role=Role(args.role), technician_id=args.technician_id, territory_ids=territory_ids,
+                session,
+                email=args.email,
+                full_name=args.name or args.email,
+                password=password,
+                role=Role(args.role),
+                technician_id=args.technician_id,
+                territory_ids=territory_ids,
             )
         except DomainError as exc:
             print(f"cannot create the user: {exc.detail}", file=sys.stderr)
@@ -86,7 +91,9 @@ def _serve(settings: Settings) -> int:
     base = f"http://{settings.host}:{settings.port}"
     print(f"fieldwork serving on {base}")
     print(f"  API docs:      {base}/schema   (OpenAPI JSON at {base}/schema/openapi.json)")
-    print(f"  demo logins:   admin@example.com, dispatcher@example.com, tech01@example.com ... tech25@example.com")
+    print(
+        "  demo logins:   admin@example.com, dispatcher@example.com, tech01@example.com ... tech25@example.com"
+    )
     print(f"  demo password: {demo.DEMO_PASSWORD}   (POST {base}/api/auth/token)")
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
     return 0

@@ -56,5 +56,5 @@ def if_match_version(request: Request[Any, Any, Any], *, required: bool) -> int 
         return None
     value = header.strip().removeprefix("W/").strip('"')
     if not value.isdigit() or len(value) > 12:
-        raise PreconditionRequired("If-Match must carry the ETag of the object, e.g. \"3\"")
+        raise PreconditionRequired('If-Match must carry the ETag of the object, e.g. "3"')
     return int(value)

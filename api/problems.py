@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from advanced_alchemy.exceptions import AdvancedAlchemyError, DuplicateKeyError, ForeignKeyError, IntegrityError
+from advanced_alchemy.exceptions import (
+    AdvancedAlchemyError,
+    DuplicateKeyError,
+    ForeignKeyError,
+    IntegrityError,
+)
 from advanced_alchemy.exceptions import NotFoundError as AANotFound
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -29,7 +34,13 @@ class PreconditionFailed(HTTPException):
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra.pop("retry_after"))
@@ -64,7 +75,9 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
         case errors.NotFound():
             return problem(404, "Not found", exc.detail)
         case errors.InvalidInput():
-            return problem(422, "Invalid input", exc.detail, errors=[{"field": exc.field, "message": exc.detail}])
+            return problem(
+                422, "Invalid input", exc.detail, errors=[{"field": exc.field, "message": exc.detail}]
+            )
         case errors.IllegalTransition():
             return problem(409, "Illegal transition", exc.detail, current_status=exc.current)
         case errors.StaleVersion():
@@ -74,7 +87,9 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
         case errors.PermissionDenied():
             return problem(403, "Forbidden", exc.detail)
         case errors.GeocodingFailed():
-            return problem(422, "Address not found", exc.detail, errors=[{"field": "site", "message": exc.detail}])
+            return problem(
+                422, "Address not found", exc.detail, errors=[{"field": "site", "message": exc.detail}]
+            )
     return problem(400, "Bad request", exc.detail)
 
 
@@ -83,7 +98,9 @@ def on_database(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
         case AANotFound():
             return problem(404, "Not found", "no such object")
         case DuplicateKeyError() | SAIntegrityError() | IntegrityError() | ForeignKeyError():
-            return problem(409, "Conflict", "the change conflicts with existing data (a duplicate or a reference)")
+            return problem(
+                409, "Conflict", "the change conflicts with existing data (a duplicate or a reference)"
+            )
         case StaleDataError():
             return problem(412, "Precondition failed", "the object was changed by someone else; reload it")
         case OperationalError() if "locked" in str(exc).lower():

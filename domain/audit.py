@@ -45,8 +45,15 @@ def _json_safe(value: Any) -> Any:
 
 
 def entry_hash(
-    *, seq: int, prev_hash: str, occurred_at: dt.datetime, actor: str, action: str, entity: str,
-    entity_id: str, changes: dict[str, Any],
+    *,
+    seq: int,
+    prev_hash: str,
+    occurred_at: dt.datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    changes: dict[str, Any],
 ) -> str:
     canonical = json.dumps(
         {
@@ -112,7 +119,9 @@ def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterab
         _ensure_id(obj)
         pending.append(("insert", obj, _column_values(obj)))
     for obj in session.dirty:
-        if isinstance(obj, (AuditEntry, AuditHead)) or not session.is_modified(obj, include_collections=False):
+        if isinstance(obj, (AuditEntry, AuditHead)) or not session.is_modified(
+            obj, include_collections=False
+        ):
             continue
         changes = _changed_values(obj)
         if changes:
@@ -135,13 +144,26 @@ def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterab
         entity = sa.inspect(obj).mapper.local_table.name
         entity_id = _identity(obj)
         digest = entry_hash(
-            seq=seq, prev_hash=head.hash, occurred_at=now, actor=actor, action=action, entity=entity,
-            entity_id=entity_id, changes=changes,
+            seq=seq,
+            prev_hash=head.hash,
+            occurred_at=now,
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            changes=changes,
         )
         session.add(
             AuditEntry(
-                seq=seq, occurred_at=now, actor=actor, action=action, entity=entity, entity_id=entity_id,
-                changes=changes, prev_hash=head.hash, hash=digest,
+                seq=seq,
+                occurred_at=now,
+                actor=actor,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                changes=changes,
+                prev_hash=head.hash,
+                hash=digest,
             )
         )
         head.seq, head.hash = seq, digest
@@ -175,13 +197,23 @@ def verify_chain(rows: Iterable[AuditEntry], head: AuditHead | None) -> ChainRep
         if row.prev_hash != prev_hash:
             return ChainReport(count, row.seq, f"entry {row.seq} does not link to the entry before it")
         digest = entry_hash(
-            seq=row.seq, prev_hash=row.prev_hash, occurred_at=row.occurred_at, actor=row.actor,
-            action=row.action, entity=row.entity, entity_id=row.entity_id, changes=row.changes,
+            seq=row.seq,
+            prev_hash=row.prev_hash,
+            occurred_at=row.occurred_at,
+            actor=row.actor,
+            action=row.action,
+            entity=row.entity,
+            entity_id=row.entity_id,
+            changes=row.changes,
         )
         if digest != row.hash:
-            return ChainReport(count, row.seq, f"entry {row.seq} was altered: its content no longer matches its hash")
+            return ChainReport(
+                count, row.seq, f"entry {row.seq} was altered: its content no longer matches its hash"
+            )
         prev_hash, expected_seq = row.hash, row.seq + 1
     last_seq = expected_seq - 1
     if head is not None and (head.seq != last_seq or head.hash != prev_hash):
-        return ChainReport(count, last_seq + 1, f"entries after {last_seq} were removed (head is at {head.seq})")
+        return ChainReport(
+            count, last_seq + 1, f"entries after {last_seq} were removed (head is at {head.seq})"
+        )
     return ChainReport(count, None, None)

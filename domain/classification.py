@@ -57,7 +57,9 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
 
-def suggest_service_types(description: str, keywords_by_code: Mapping[str, Iterable[str]]) -> list[Suggestion]:
+def suggest_service_types(
+    description: str, keywords_by_code: Mapping[str, Iterable[str]]
+) -> list[Suggestion]:
     """Service types ranked by how many of their keywords the description contains.
 
     A keyword may be a phrase; it matches when its words appear consecutively, and counts once per word so that

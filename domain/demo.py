@@ -112,51 +112,180 @@ SKILLS = (
 )
 
 # code, name, minutes, priority, skills, checklist, parts, tools, keywords
-SERVICE_TYPES: tuple[tuple[str, str, int, Priority, dict[str, int], list[str], list[str], list[str], list[str]], ...] = (
-    ("boiler-service", "Annual boiler service", 60, Priority.LOW, {"gas": 2, "hvac": 1},
-     ["Flue gas analysis recorded", "Pressure checked", "Safety devices tested"],
-     ["Boiler seal kit"], ["Flue gas analyser", "Manometer"], ["service", "annual", "maintenance", "boiler"]),
-    ("boiler-repair", "Boiler breakdown", 90, Priority.HIGH, {"gas": 3, "hvac": 2},
-     ["Fault code noted", "Repair tested", "Gas tightness verified"],
-     ["Ignition electrode", "Pressure sensor"], ["Multimeter", "Gas leak detector"],
-     ["boiler", "no heating", "no hot water", "pilot", "fault code", "radiator cold"]),
-    ("ac-repair", "Air conditioning repair", 90, Priority.NORMAL, {"hvac": 2},
-     ["Refrigerant pressure measured", "Filters cleaned", "Cooling verified"],
-     ["R32 refrigerant", "Capacitor"], ["Manifold gauges", "Leak detector"],
-     ["air conditioning", "ac", "cooling", "heat pump", "aircon"]),
-    ("electrical-fault", "Electrical fault", 60, Priority.HIGH, {"electrical": 2},
-     ["Circuit isolated", "Insulation tested", "Installation re-energised safely"],
-     ["Circuit breaker 16A", "RCD 30mA"], ["Insulation tester", "Voltage tester"],
-     ["power", "outage", "breaker", "tripping", "sparks", "socket", "electric", "fuse"]),
-    ("ev-charger", "EV charger installation", 180, Priority.LOW, {"electrical": 3},
-     ["Load calculation done", "Earthing verified", "Charger commissioned"],
-     ["Wallbox 7kW", "Cable 6mm2"], ["Drill", "Earth loop tester"],
-     ["charger", "ev", "electric car", "wallbox"]),
-    ("leak-repair", "Water leak", 60, Priority.URGENT, {"plumbing": 2},
-     ["Water isolated", "Leak source found", "Repair pressure-tested"],
-     ["Compression fittings", "PTFE tape"], ["Pipe cutter", "Moisture meter"],
-     ["leak", "leaking", "water", "flood", "burst", "drip", "pipe"]),
-    ("drain-unblock", "Blocked drain", 45, Priority.NORMAL, {"plumbing": 1},
-     ["Blockage cleared", "Flow tested"], [], ["Drain rods", "Plunger"],
-     ["blocked", "drain", "clogged", "toilet", "sink"]),
-    ("appliance-repair", "Appliance repair", 60, Priority.NORMAL, {"appliance": 2},
-     ["Model and serial noted", "Fault diagnosed", "Appliance tested"],
-     ["Door seal", "Drain pump"], ["Multimeter"],
-     ["washing machine", "dishwasher", "oven", "fridge", "appliance", "dryer"]),
-    ("lock-change", "Lock change", 45, Priority.HIGH, {"locksmith": 2},
-     ["Old lock removed", "Keys handed over"], ["Euro cylinder"], ["Lock pick set"],
-     ["lock", "locked out", "key", "door"]),
+SERVICE_TYPES: tuple[
+    tuple[str, str, int, Priority, dict[str, int], list[str], list[str], list[str], list[str]], ...
+] = (
+    (
+        "boiler-service",
+        "Annual boiler service",
+        60,
+        Priority.LOW,
+        {"gas": 2, "hvac": 1},
+        ["Flue gas analysis recorded", "Pressure checked", "Safety devices tested"],
+        ["Boiler seal kit"],
+        ["Flue gas analyser", "Manometer"],
+        ["service", "annual", "maintenance", "boiler"],
+    ),
+    (
+        "boiler-repair",
+        "Boiler breakdown",
+        90,
+        Priority.HIGH,
+        {"gas": 3, "hvac": 2},
+        ["Fault code noted", "Repair tested", "Gas tightness verified"],
+        ["Ignition electrode", "Pressure sensor"],
+        ["Multimeter", "Gas leak detector"],
+        ["boiler", "no heating", "no hot water", "pilot", "fault code", "radiator cold"],
+    ),
+    (
+        "ac-repair",
+        "Air conditioning repair",
+        90,
+        Priority.NORMAL,
+        {"hvac": 2},
+        ["Refrigerant pressure measured", "Filters cleaned", "Cooling verified"],
+        ["R32 refrigerant", "Capacitor"],
+        ["Manifold gauges", "Leak detector"],
+        ["air conditioning", "ac", "cooling", "heat pump", "aircon"],
+    ),
+    (
+        "electrical-fault",
+        "Electrical fault",
+        60,
+        Priority.HIGH,
+        {"electrical": 2},
+        ["Circuit isolated", "Insulation tested", "Installation re-energised safely"],
+        ["Circuit breaker 16A", "RCD 30mA"],
+        ["Insulation tester", "Voltage tester"],
+        ["power", "outage", "breaker", "tripping", "sparks", "socket", "electric", "fuse"],
+    ),
+    (
+        "ev-charger",
+        "EV charger installation",
+        180,
+        Priority.LOW,
+        {"electrical": 3},
+        ["Load calculation done", "Earthing verified", "Charger commissioned"],
+        ["Wallbox 7kW", "Cable 6mm2"],
+        ["Drill", "Earth loop tester"],
+        ["charger", "ev", "electric car", "wallbox"],
+    ),
+    (
+        "leak-repair",
+        "Water leak",
+        60,
+        Priority.URGENT,
+        {"plumbing": 2},
+        ["Water isolated", "Leak source found", "Repair pressure-tested"],
+        ["Compression fittings", "PTFE tape"],
+        ["Pipe cutter", "Moisture meter"],
+        ["leak", "leaking", "water", "flood", "burst", "drip", "pipe"],
+    ),
+    (
+        "drain-unblock",
+        "Blocked drain",
+        45,
+        Priority.NORMAL,
+        {"plumbing": 1},
+        ["Blockage cleared", "Flow tested"],
+        [],
+        ["Drain rods", "Plunger"],
+        ["blocked", "drain", "clogged", "toilet", "sink"],
+    ),
+    (
+        "appliance-repair",
+        "Appliance repair",
+        60,
+        Priority.NORMAL,
+        {"appliance": 2},
+        ["Model and serial noted", "Fault diagnosed", "Appliance tested"],
+        ["Door seal", "Drain pump"],
+        ["Multimeter"],
+        ["washing machine", "dishwasher", "oven", "fridge", "appliance", "dryer"],
+    ),
+    (
+        "lock-change",
+        "Lock change",
+        45,
+        Priority.HIGH,
+        {"locksmith": 2},
+        ["Old lock removed", "Keys handed over"],
+        ["Euro cylinder"],
+        ["Lock pick set"],
+        ["lock", "locked out", "key", "door"],
+    ),
 )
 
-FIRST_NAMES = ("Camille", "Lucas", "Léa", "Hugo", "Chloé", "Louis", "Emma", "Gabriel", "Inès", "Jules", "Manon",
-               "Arthur", "Sarah", "Nathan", "Jade", "Paul", "Zoé", "Adam", "Lina", "Tom", "Alice", "Théo", "Rose",
-               "Noah", "Anna", "Ethan", "Eva", "Sacha", "Julia", "Malo")
-LAST_NAMES = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-              "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
-              "Morel", "Girard", "André", "Mercier", "Blanc", "Guerin", "Boyer", "Garnier", "Chevalier", "Faure")
+FIRST_NAMES = (
+    "Camille",
+    "Lucas",
+    "Léa",
+    "Hugo",
+    "Chloé",
+    "Louis",
+    "Emma",
+    "Gabriel",
+    "Inès",
+    "Jules",
+    "Manon",
+    "Arthur",
+    "Sarah",
+    "Nathan",
+    "Jade",
+    "Paul",
+    "Zoé",
+    "Adam",
+    "Lina",
+    "Tom",
+    "Alice",
+    "Théo",
+    "Rose",
+    "Noah",
+    "Anna",
+    "Ethan",
+    "Eva",
+    "Sacha",
+    "Julia",
+    "Malo",
+)
+LAST_NAMES = (
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefebvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Mercier",
+    "Blanc",
+    "Guerin",
+    "Boyer",
+    "Garnier",
+    "Chevalier",
+    "Faure",
+)
 PROBLEMS = {
     "boiler-service": ["Annual boiler maintenance due", "Boiler service before winter"],
-    "boiler-repair": ["Boiler shows fault code E119, no heating", "No hot water since this morning, pilot out"],
+    "boiler-repair": [
+        "Boiler shows fault code E119, no heating",
+        "No hot water since this morning, pilot out",
+    ],
     "ac-repair": ["Air conditioning blows warm air", "Heat pump not cooling the living room"],
     "electrical-fault": ["Breaker keeps tripping in the kitchen", "Socket sparks when plugging in"],
     "ev-charger": ["Install a wallbox for a new electric car", "EV charger installation in garage"],
@@ -165,12 +294,18 @@ PROBLEMS = {
     "appliance-repair": ["Washing machine does not drain", "Dishwasher stops mid-cycle"],
     "lock-change": ["Lost keys, need the front door lock changed", "Door lock jammed"],
 }
-UNTRIAGED = ["Strange noise and smell in the basement", "Something wrong with the heating and a leak",
-             "Customer unsure, asks for a technician to look", "Water on the floor near the boiler"]
+UNTRIAGED = [
+    "Strange noise and smell in the basement",
+    "Something wrong with the heating and a leak",
+    "Customer unsure, asks for a technician to look",
+    "Water on the floor near the boiler",
+]
 
 
 def _local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.UTC)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(TIMEZONE)).astimezone(
+        dt.UTC
+    )
 
 
 async def is_empty(session: AsyncSession) -> bool:
@@ -185,8 +320,14 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
     password_hash = hash_password(DEMO_PASSWORD)
 
     territories = [
-        m.Territory(id=uuid.uuid4(), code=a.code, name=a.name, timezone=TIMEZONE,
-                    center_latitude=a.center[0], center_longitude=a.center[1])
+        m.Territory(
+            id=uuid.uuid4(),
+            code=a.code,
+            name=a.name,
+            timezone=TIMEZONE,
+            center_latitude=a.center[0],
+            center_longitude=a.center[1],
+        )
         for a in AREAS
     ]
     session.add_all(territories)
@@ -195,8 +336,15 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
     types = {}
     for code, name, minutes, priority, needs, checklist, parts, tools, keywords in SERVICE_TYPES:
         types[code] = m.ServiceType(
-            id=uuid.uuid4(), code=code, name=name, default_duration_s=minutes * 60, default_priority=priority,
-            checklist=checklist, parts=parts, tools=tools, keywords=keywords,
+            id=uuid.uuid4(),
+            code=code,
+            name=name,
+            default_duration_s=minutes * 60,
+            default_priority=priority,
+            checklist=checklist,
+            parts=parts,
+            tools=tools,
+            keywords=keywords,
             skills=[m.ServiceTypeSkill(skill_id=skills[s].id, min_level=lvl) for s, lvl in needs.items()],
         )
     session.add_all(types.values())
@@ -209,9 +357,15 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
 
     # Skill profiles so that every service type has several qualified technicians in every territory.
     profiles = [
-        {"gas": 3, "hvac": 3}, {"electrical": 3}, {"plumbing": 3, "gas": 2}, {"hvac": 2, "appliance": 3},
-        {"electrical": 2, "locksmith": 3}, {"plumbing": 2}, {"gas": 3, "hvac": 2, "plumbing": 1},
-        {"electrical": 3, "appliance": 2}, {"locksmith": 2, "plumbing": 1},
+        {"gas": 3, "hvac": 3},
+        {"electrical": 3},
+        {"plumbing": 3, "gas": 2},
+        {"hvac": 2, "appliance": 3},
+        {"electrical": 2, "locksmith": 3},
+        {"plumbing": 2},
+        {"gas": 3, "hvac": 2, "plumbing": 1},
+        {"electrical": 3, "appliance": 2},
+        {"locksmith": 2, "plumbing": 1},
     ]
     technicians: list[m.Technician] = []
     shifts: list[m.Shift] = []
@@ -222,33 +376,70 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         street, lat, lon = area.streets[i % len(area.streets)]
         number = i + 1
         tech = m.Technician(
-            id=uuid.uuid4(), name=f"{FIRST_NAMES[i]} {LAST_NAMES[-1 - i]}", email=f"tech{number:02d}@example.com",
-            phone=f"+3361000{number:04d}", territory_id=territories[area_index].id,
+            id=uuid.uuid4(),
+            name=f"{FIRST_NAMES[i]} {LAST_NAMES[-1 - i]}",
+            email=f"tech{number:02d}@example.com",
+            phone=f"+3361000{number:04d}",
+            territory_id=territories[area_index].id,
             home_address=f"{number} {street}, {area.postcode} Lyon",
-            home_latitude=lat + rng.uniform(-0.003, 0.003), home_longitude=lon + rng.uniform(-0.003, 0.003),
-            skills=[m.TechnicianSkill(skill_id=skills[s].id, level=lvl) for s, lvl in profiles[(i // 3) % 9].items()],
+            home_latitude=lat + rng.uniform(-0.003, 0.003),
+            home_longitude=lon + rng.uniform(-0.003, 0.003),
+            skills=[
+                m.TechnicianSkill(skill_id=skills[s].id, level=lvl)
+                for s, lvl in profiles[(i // 3) % 9].items()
+            ],
         )
         technicians.append(tech)
         part_time = i % 7 == 6
         for day in days:
-            start, end = (_local(day, 10), _local(day, 16)) if part_time else (_local(day, 8), _local(day, 17))
-            breaks = [] if part_time else [
-                m.ShiftBreak(earliest_start=_local(day, 12), latest_end=_local(day, 14), duration_s=45 * 60)
-            ]
+            start, end = (
+                (_local(day, 10), _local(day, 16)) if part_time else (_local(day, 8), _local(day, 17))
+            )
+            breaks = (
+                []
+                if part_time
+                else [
+                    m.ShiftBreak(
+                        earliest_start=_local(day, 12), latest_end=_local(day, 14), duration_s=45 * 60
+                    )
+                ]
+            )
             shifts.append(m.Shift(technician_id=tech.id, starts_at=start, ends_at=end, breaks=breaks))
-        users.append(m.User(email=tech.email or "", full_name=tech.name, password_hash=password_hash,
-                            role=Role.TECHNICIAN, technician_id=tech.id))
+        users.append(
+            m.User(
+                email=tech.email or "",
+                full_name=tech.name,
+                password_hash=password_hash,
+                role=Role.TECHNICIAN,
+                technician_id=tech.id,
+            )
+        )
     session.add_all(technicians)
     await session.flush()
     session.add_all(shifts)
-    users.append(m.User(email="admin@example.com", full_name="Ada Admin", password_hash=password_hash,
-                        role=Role.ADMIN))
-    users.append(m.User(email="dispatcher@example.com", full_name="Dominique Dispatch", password_hash=password_hash,
-                        role=Role.DISPATCHER, territories=list(territories)))
+    users.append(
+        m.User(email="admin@example.com", full_name="Ada Admin", password_hash=password_hash, role=Role.ADMIN)
+    )
+    users.append(
+        m.User(
+            email="dispatcher@example.com",
+            full_name="Dominique Dispatch",
+            password_hash=password_hash,
+            role=Role.DISPATCHER,
+            territories=list(territories),
+        )
+    )
     for t, area in zip(territories, AREAS, strict=True):
         short = area.code.removeprefix("lyon-")
-        users.append(m.User(email=f"dispatcher-{short}@example.com", full_name=f"Dispatcher {short.title()}",
-                            password_hash=password_hash, role=Role.DISPATCHER, territories=[t]))
+        users.append(
+            m.User(
+                email=f"dispatcher-{short}@example.com",
+                full_name=f"Dispatcher {short.title()}",
+                password_hash=password_hash,
+                role=Role.DISPATCHER,
+                territories=[t],
+            )
+        )
     session.add_all(users)
 
     customers: list[tuple[m.Customer, list[m.Site]]] = []
@@ -257,19 +448,29 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         area = AREAS[area_index]
         first, last = FIRST_NAMES[(i * 7) % 30], LAST_NAMES[(i * 11) % 30]
         customer = m.Customer(
-            id=uuid.uuid4(), name=f"{first} {last}", phone=f"+3367{i:07d}",
-            email=f"{first}.{last}.{i}@example.net".lower().replace("é", "e").replace("è", "e").replace("ï", "i"),
+            id=uuid.uuid4(),
+            name=f"{first} {last}",
+            phone=f"+3367{i:07d}",
+            email=f"{first}.{last}.{i}@example.net".lower()
+            .replace("é", "e")
+            .replace("è", "e")
+            .replace("ï", "i"),
             consent_to_messages=i % 4 != 0,
         )
         sites = []
         for k in range(1 + (i % 5 == 0)):
             street, lat, lon = area.streets[(i + k * 5) % len(area.streets)]
-            sites.append(m.Site(
-                id=uuid.uuid4(), customer_id=customer.id, territory_id=territories[area_index].id,
-                address=f"{rng.randint(1, 180)} {street}, {area.postcode} Lyon",
-                latitude=lat + rng.uniform(-0.002, 0.002), longitude=lon + rng.uniform(-0.002, 0.002),
-                access_notes="Code 4512B, 3rd floor" if k == 0 and i % 6 == 0 else None,
-            ))
+            sites.append(
+                m.Site(
+                    id=uuid.uuid4(),
+                    customer_id=customer.id,
+                    territory_id=territories[area_index].id,
+                    address=f"{rng.randint(1, 180)} {street}, {area.postcode} Lyon",
+                    latitude=lat + rng.uniform(-0.002, 0.002),
+                    longitude=lon + rng.uniform(-0.002, 0.002),
+                    access_notes="Code 4512B, 3rd floor" if k == 0 and i % 6 == 0 else None,
+                )
+            )
         customers.append((customer, sites))
         session.add(customer)
     await session.flush()
@@ -287,11 +488,15 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         triaged = j % 15 != 7
         service_type = type_list[(j * 5) % len(type_list)] if triaged else None
         priority = service_type.default_priority if service_type else rng.choice(list(Priority))
-        description = (rng.choice(PROBLEMS[service_type.code]) if service_type else rng.choice(UNTRIAGED))
+        description = rng.choice(PROBLEMS[service_type.code]) if service_type else rng.choice(UNTRIAGED)
         received = now - dt.timedelta(minutes=rng.randint(5, 60 * 30))
         request = m.ServiceRequest(
-            id=uuid.uuid4(), channel=list(Channel)[j % 5], customer_id=customer.id, site_id=site.id,
-            description=description, received_at=received,
+            id=uuid.uuid4(),
+            channel=list(Channel)[j % 5],
+            customer_id=customer.id,
+            site_id=site.id,
+            description=description,
+            received_at=received,
         )
         session.add(request)
         await session.flush()
@@ -300,32 +505,51 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         window = (_local(day, 8), _local(day, 12)) if morning else (_local(day, 13), _local(day, 17))
         due = deadlines(received, DEFAULT_SLA[priority])
         job = m.Job(
-            id=uuid.uuid4(), service_request_id=request.id, customer_id=customer.id, site_id=site.id,
-            territory_id=site.territory_id, service_type_id=service_type.id if service_type else None,
-            status=JobStatus.NEW, priority=priority, description=description,
+            id=uuid.uuid4(),
+            service_request_id=request.id,
+            customer_id=customer.id,
+            site_id=site.id,
+            territory_id=site.territory_id,
+            service_type_id=service_type.id if service_type else None,
+            status=JobStatus.NEW,
+            priority=priority,
+            description=description,
             duration_s=service_type.default_duration_s if service_type else 3600,
-            respond_by=due.respond_by, resolve_by=due.resolve_by,
+            respond_by=due.respond_by,
+            resolve_by=due.resolve_by,
             checklist=list(service_type.checklist) if service_type else [],
             parts=list(service_type.parts) if service_type else [],
             tools=list(service_type.tools) if service_type else [],
             suggested_service_type_codes=[] if service_type else ["boiler-repair", "leak-repair"],
-            required_skills=[m.JobRequiredSkill(skill_id=s.skill_id, min_level=s.min_level)
-                             for s in (service_type.skills if service_type else [])],
+            required_skills=[
+                m.JobRequiredSkill(skill_id=s.skill_id, min_level=s.min_level)
+                for s in (service_type.skills if service_type else [])
+            ],
             time_windows=[m.JobTimeWindow(starts_at=window[0], ends_at=window[1])],
             assignment=None,
         )
         session.add(job)
-        session.add(m.JobStatusEvent(job_id=job.id, from_status=None, to_status=JobStatus.NEW,
-                                     reason=f"intake via {request.channel}", occurred_at=received))
+        session.add(
+            m.JobStatusEvent(
+                job_id=job.id,
+                from_status=None,
+                to_status=JobStatus.NEW,
+                reason=f"intake via {request.channel}",
+                occurred_at=received,
+            )
+        )
         jobs += 1
-        # About a third of today's triaged work is already planned, a few jobs already under way.
+        # Most of today's triaged work is already planned and dispatched, a few jobs already under way.
         if service_type is not None and day == today and j % 5 != 0:
-            tech = _least_loaded_qualified(technicians, job, load)
-            if tech is not None:
+            planned_tech = _least_loaded_qualified(technicians, job, load)
+            if planned_tech is not None:
+                tech = planned_tech
                 load[tech.id] = load.get(tech.id, 0) + 1
                 sequence = load[tech.id] - 1
                 job.assignment = m.Assignment(
-                    job_id=job.id, technician_id=tech.id, sequence=sequence,
+                    job_id=job.id,
+                    technician_id=tech.id,
+                    sequence=sequence,
                     planned_start=window[0] + dt.timedelta(minutes=40 * sequence),
                 )
                 path = [JobStatus.SCHEDULED, JobStatus.DISPATCHED]
@@ -333,13 +557,26 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
                     path.append(JobStatus.EN_ROUTE)
                 for to in path:
                     if job_status.is_legal(job.status, to):
-                        session.add(m.JobStatusEvent(job_id=job.id, from_status=job.status, to_status=to,
-                                                     reason="demo plan", occurred_at=received))
+                        session.add(
+                            m.JobStatusEvent(
+                                job_id=job.id,
+                                from_status=job.status,
+                                to_status=to,
+                                reason="demo plan",
+                                occurred_at=received,
+                            )
+                        )
                         job.status = to
                 assigned += 1
     await session.flush()
-    return {"territories": len(territories), "technicians": len(technicians), "customers": len(customers),
-            "jobs": jobs, "assigned": assigned, "users": len(users)}
+    return {
+        "territories": len(territories),
+        "technicians": len(technicians),
+        "customers": len(customers),
+        "jobs": jobs,
+        "assigned": assigned,
+        "users": len(users),
+    }
 
 
 def _least_loaded_qualified(
@@ -350,7 +587,8 @@ def _least_loaded_qualified(
         for tech in technicians
         if tech.territory_id == job.territory_id
         and all(
-            {s.skill_id: s.level for s in tech.skills}.get(r.skill_id, 0) >= r.min_level for r in job.required_skills
+            {s.skill_id: s.level for s in tech.skills}.get(r.skill_id, 0) >= r.min_level
+            for r in job.required_skills
         )
     ]
     return min(qualified, key=lambda t: load.get(t.id, 0), default=None)

@@ -47,7 +47,9 @@ class AddressLocator:
 
     async def locate(self, address: str) -> tuple[float, float]:
         try:
-            location = await asyncio.wait_for(asyncio.to_thread(self._geocoder.geocode, address), self._timeout_s)
+            location = await asyncio.wait_for(
+                asyncio.to_thread(self._geocoder.geocode, address), self._timeout_s
+            )
         except (GeopyError, TimeoutError) as exc:
             raise GeocodingFailed(f"the geocoder could not be reached: {type(exc).__name__}") from exc
         if location is None:
@@ -56,7 +58,9 @@ class AddressLocator:
         return float(found.latitude), float(found.longitude)
 
 
-def geocoder_from_config(name: str, options: Mapping[str, Any], places: Mapping[str, tuple[float, float]]) -> Any:
+def geocoder_from_config(
+    name: str, options: Mapping[str, Any], places: Mapping[str, tuple[float, float]]
+) -> Any:
     if name == "gazetteer":
         return Gazetteer(places)
     return get_geocoder_for_service(name)(**options)

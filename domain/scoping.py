@@ -9,7 +9,7 @@ from domain.enums import Role
 from domain.principal import Principal
 
 
-def visible_jobs(principal: Principal) -> sa.Select[tuple[m.Job]]:
+def visible_jobs(principal: Principal) -> sa.Select[m.Job]:
     stmt = sa.select(m.Job)
     if principal.role is Role.ADMIN:
         return stmt
@@ -19,7 +19,7 @@ def visible_jobs(principal: Principal) -> sa.Select[tuple[m.Job]]:
     return stmt.where(m.Job.id.in_(assigned))
 
 
-def visible_technicians(principal: Principal) -> sa.Select[tuple[m.Technician]]:
+def visible_technicians(principal: Principal) -> sa.Select[m.Technician]:
     stmt = sa.select(m.Technician)
     if principal.role is Role.ADMIN:
         return stmt

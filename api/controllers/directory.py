@@ -83,7 +83,9 @@ class CustomerController(Controller):
         return out(await d.get_or_404(db_session, m.Customer, customer_id), CustomerOut)
 
     @post(operation_id="CreateCustomer")
-    async def create_customer(self, data: CustomerIn, principal: Principal, db_session: AsyncSession) -> CustomerOut:
+    async def create_customer(
+        self, data: CustomerIn, principal: Principal, db_session: AsyncSession
+    ) -> CustomerOut:
         return out(await d.create_customer(db_session, given(data)), CustomerOut)
 
     @patch("/{customer_id:uuid}", operation_id="UpdateCustomer")
@@ -96,7 +98,11 @@ class CustomerController(Controller):
     async def list_sites(self, customer_id: uuid.UUID, db_session: AsyncSession) -> list[SiteOut]:
         return [out(s, SiteOut) for s in await d.list_sites(db_session, customer_id)]
 
-    @post("/{customer_id:uuid}/sites", operation_id="CreateSite", summary="Add a site; an address alone is geocoded")
+    @post(
+        "/{customer_id:uuid}/sites",
+        operation_id="CreateSite",
+        summary="Add a site; an address alone is geocoded",
+    )
     async def create_site(
         self,
         request: Request[Any, Any, Any],
@@ -135,7 +141,9 @@ class TechnicianController(Controller):
         offset: Offset = 0,
         territory_id: uuid.UUID | None = None,
     ) -> Page[TechnicianOut]:
-        items, total = await d.list_technicians(db_session, principal, territory_id, limit=limit, offset=offset)
+        items, total = await d.list_technicians(
+            db_session, principal, territory_id, limit=limit, offset=offset
+        )
         return Page(items=[out(t, TechnicianOut) for t in items], total=total, limit=limit, offset=offset)
 
     @get("/{technician_id:uuid}", operation_id="GetTechnician")
@@ -243,7 +251,11 @@ class ServiceTypeController(Controller):
 
     @patch("/{service_type_id:uuid}", operation_id="UpdateServiceType", guards=[ADMIN])
     async def update_service_type(
-        self, service_type_id: uuid.UUID, data: ServiceTypePatch, principal: Principal, db_session: AsyncSession
+        self,
+        service_type_id: uuid.UUID,
+        data: ServiceTypePatch,
+        principal: Principal,
+        db_session: AsyncSession,
     ) -> ServiceTypeOut:
         return out(await d.update_service_type(db_session, service_type_id, given(data)), ServiceTypeOut)
 
@@ -286,7 +298,9 @@ class UserController(Controller):
     guards = [ADMIN]
 
     @get(operation_id="ListUsers")
-    async def list_users(self, db_session: AsyncSession, limit: Limit = 50, offset: Offset = 0) -> Page[UserOut]:
+    async def list_users(
+        self, db_session: AsyncSession, limit: Limit = 50, offset: Offset = 0
+    ) -> Page[UserOut]:
         items, total = await d.list_users(db_session, limit=limit, offset=offset)
         return Page(items=[user_out(u) for u in items], total=total, limit=limit, offset=offset)
 

@@ -55,7 +55,11 @@ class IntakeController(Controller):
         ),
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: ServiceRequestIn, principal: Principal, db_session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        data: ServiceRequestIn,
+        principal: Principal,
+        db_session: AsyncSession,
     ) -> IntakeOut:
         cmd = IntakeCommand(
             channel=data.channel,
@@ -89,7 +93,11 @@ class IntakeController(Controller):
             needs_triage=result.job.service_type_id is None,
             suggestions=[
                 SuggestionOut(
-                    service_type_id=t.id, code=t.code, name=t.name, score=s.score, matched_keywords=list(s.matched)
+                    service_type_id=t.id,
+                    code=t.code,
+                    name=t.name,
+                    score=s.score,
+                    matched_keywords=list(s.matched),
                 )
                 for t, s in result.suggestions
             ],
@@ -116,7 +124,9 @@ class JobController(Controller):
         territory_id: uuid.UUID | None = None,
         priority: Priority | None = None,
         technician_id: uuid.UUID | None = None,
-        date: Annotated[dt.date | None, Parameter(description="A window or planned start on this day (UTC)")] = None,
+        date: Annotated[
+            dt.date | None, Parameter(description="A window or planned start on this day (UTC)")
+        ] = None,
         resolve_by_before: Annotated[
             dt.datetime | None, Parameter(description="Resolve-by deadline before this instant")
         ] = None,
@@ -142,7 +152,9 @@ class JobController(Controller):
         return Page(items=[job_out(j) for j in found], total=total, limit=limit, offset=offset)
 
     @get("/{job_id:uuid}", operation_id="GetJob", guards=[ANY_STAFF], summary="One job, with its ETag")
-    async def get_job(self, job_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> Response[JobOut]:
+    async def get_job(
+        self, job_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> Response[JobOut]:
         return _with_etag(await jobs.get_job(db_session, principal, job_id))
 
     @patch(

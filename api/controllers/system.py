@@ -38,7 +38,9 @@ class SystemController(Controller):
         exclude_from_auth=True,
         status_code=200,
     )
-    async def login(self, request: Request[Any, Any, Any], data: LoginIn, db_session: AsyncSession) -> TokenOut:
+    async def login(
+        self, request: Request[Any, Any, Any], data: LoginIn, db_session: AsyncSession
+    ) -> TokenOut:
         settings: Settings = request.app.state.settings
         limiter: LoginLimiter = request.app.state.login_limiter
         jwt_auth: JWTAuth[Principal, AccessToken] = request.app.state.jwt_auth
@@ -50,7 +52,9 @@ class SystemController(Controller):
             limiter.failed(*keys)
             raise
         return TokenOut(
-            access_token=issue_token(jwt_auth, settings, user), token_type="bearer", expires_in=settings.token_ttl_s
+            access_token=issue_token(jwt_auth, settings, user),
+            token_type="bearer",
+            expires_in=settings.token_ttl_s,
         )
 
     @get("/api/me", operation_id="GetCurrentUser", summary="The logged-in user", guards=[ANY_STAFF])
@@ -69,4 +73,3 @@ def user_out(user: m.User) -> UserOut:
         technician_id=user.technician_id,
         territory_ids=[t.id for t in user.territories],
     )
-

@@ -18,7 +18,7 @@ class Read(msgspec.Struct, frozen=True, kw_only=True):
     """A response body."""
 
 
-class Page(Read, Generic[T]):
+class Page(Read, Generic[T], frozen=True):
     items: list[T]
     total: int
     limit: int
@@ -37,7 +37,9 @@ Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Seconds = Annotated[int, msgspec.Meta(gt=0, le=30 * 86400)]
 AwareDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-Items = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=100)]
+Items = Annotated[
+    list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=100)
+]
 
 
 class TimeWindowIn(Write, frozen=True):

@@ -131,4 +131,3 @@ class StatusEventOut(Read, frozen=True):
     actor_user_id: uuid.UUID | None
     reason: str | None
     occurred_at: dt.datetime
-

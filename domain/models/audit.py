@@ -18,8 +18,9 @@ class AuditBase(sa.orm.DeclarativeBase):
 class AuditEntry(AuditBase):
     __tablename__ = "audit_log"
 
-    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                                     autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     actor: Mapped[str] = mapped_column(sa.String(80))
     action: Mapped[str] = mapped_column(sa.String(10))

@@ -29,7 +29,9 @@ class Site(Base):
         sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
     )
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     territory_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("territories.id"), index=True)
     address: Mapped[str] = mapped_column(sa.String(500))
     latitude: Mapped[float] = mapped_column(sa.Float)

@@ -31,13 +31,17 @@ class Job(Base):
         sa.Index("ix_jobs_territory_status", "territory_id", "status"),
     )
 
-    service_request_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("service_requests.id"), index=True)
+    service_request_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("service_requests.id"), index=True
+    )
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
     site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"), index=True)
     territory_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("territories.id"))
     # None until triage: the job waits in `new` with suggestions instead.
     service_type_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("service_types.id"), index=True)
-    status: Mapped[JobStatus] = mapped_column(enum_column_type(JobStatus, "job_status"), default=JobStatus.NEW)
+    status: Mapped[JobStatus] = mapped_column(
+        enum_column_type(JobStatus, "job_status"), default=JobStatus.NEW
+    )
     priority: Mapped[Priority] = mapped_column(enum_column_type(Priority, "priority"))
     description: Mapped[str] = mapped_column(sa.Text)
     duration_s: Mapped[int] = mapped_column(sa.Integer)
@@ -55,7 +59,10 @@ class Job(Base):
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
     )
     time_windows: Mapped[list[JobTimeWindow]] = relationship(
-        back_populates="job", cascade="all, delete-orphan", lazy="selectin", order_by="JobTimeWindow.starts_at"
+        back_populates="job",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="JobTimeWindow.starts_at",
     )
     assignment: Mapped[Assignment | None] = relationship(back_populates="job", lazy="selectin", uselist=False)
 

@@ -89,7 +89,10 @@ class Shift(Base):
 
     technician: Mapped[Technician] = relationship(back_populates="shifts")
     breaks: Mapped[list[ShiftBreak]] = relationship(
-        back_populates="shift", cascade="all, delete-orphan", lazy="selectin", order_by="ShiftBreak.earliest_start"
+        back_populates="shift",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="ShiftBreak.earliest_start",
     )
 
 

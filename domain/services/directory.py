@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from advanced_alchemy.filters import LimitOffset
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import models as m
 from domain.contacts import normalize_email, normalize_phone
 from domain.enums import Priority, Role
 from domain.errors import Conflict, InvalidInput, NotFound
+from domain.paging import page
 from domain.passwords import hash_password
 from domain.principal import Principal
 from domain.repositories import CustomerRepository, TechnicianRepository, UserRepository
@@ -27,7 +27,7 @@ T = TypeVar("T", bound=m.Base)
 async def get_or_404(session: AsyncSession, model: type[T], ident: uuid.UUID) -> T:
     found = await session.get(model, ident)
     if found is None:
-        raise NotFound(model.__tablename__.rstrip("s").replace("_", " "), ident)
+        raise NotFound(model.__name__.lower(), ident)
     return found
 
 
@@ -36,7 +36,9 @@ def apply(obj: object, changes: Mapping[str, Any]) -> None:
         setattr(obj, key, value)
 
 
-async def ensure_unique(session: AsyncSession, column: Any, value: Any, field: str, exclude: uuid.UUID | None) -> None:
+async def ensure_unique(
+    session: AsyncSession, column: Any, value: Any, field: str, exclude: uuid.UUID | None
+) -> None:
     """A clear 409 before the database's unique constraint would answer with a bare error."""
     stmt = sa.select(sa.func.count()).where(column == value)
     if exclude is not None:
@@ -83,9 +85,7 @@ async def list_customers(
                 m.Customer.phone.like(f"%{search}%"),
             )
         )
-    return await CustomerRepository(session=session).list_and_count(
-        LimitOffset(limit=limit, offset=offset), statement=stmt
-    )
+    return await page(CustomerRepository(session=session), stmt, limit=limit, offset=offset)
 
 
 async def create_customer(session: AsyncSession, values: dict[str, Any]) -> m.Customer:
@@ -101,7 +101,9 @@ async def create_customer(session: AsyncSession, values: dict[str, Any]) -> m.Cu
     return customer
 
 
-async def update_customer(session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]) -> m.Customer:
+async def update_customer(
+    session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]
+) -> m.Customer:
     customer = await get_or_404(session, m.Customer, customer_id)
     changes = _customer_contacts(changes)
     for field in ("email", "phone"):
@@ -115,7 +117,9 @@ async def update_customer(session: AsyncSession, customer_id: uuid.UUID, changes
 async def list_sites(session: AsyncSession, customer_id: uuid.UUID) -> list[m.Site]:
     await get_or_404(session, m.Customer, customer_id)
     return list(
-        await session.scalars(sa.select(m.Site).where(m.Site.customer_id == customer_id).order_by(m.Site.address))
+        await session.scalars(
+            sa.select(m.Site).where(m.Site.customer_id == customer_id).order_by(m.Site.address)
+        )
     )
 
 
@@ -129,7 +133,9 @@ async def create_site(
     if latitude is None or longitude is None:
         latitude, longitude = await locator.locate(values["address"])
     territory = await nearest_territory(session, latitude, longitude)
-    site = m.Site(customer_id=customer_id, territory_id=territory.id, latitude=latitude, longitude=longitude, **values)
+    site = m.Site(
+        customer_id=customer_id, territory_id=territory.id, latitude=latitude, longitude=longitude, **values
+    )
     session.add(site)
     await session.flush()
     return site
@@ -145,7 +151,9 @@ async def update_site(session: AsyncSession, site_id: uuid.UUID, changes: dict[s
 # Technicians and shifts ------------------------------------------------------------------------------------------
 
 
-async def get_technician(session: AsyncSession, principal: Principal, technician_id: uuid.UUID) -> m.Technician:
+async def get_technician(
+    session: AsyncSession, principal: Principal, technician_id: uuid.UUID
+) -> m.Technician:
     found = await session.scalar(visible_technicians(principal).where(m.Technician.id == technician_id))
     if found is None:
         raise NotFound("technician", technician_id)
@@ -158,9 +166,7 @@ async def list_technicians(
     stmt = visible_technicians(principal).order_by(m.Technician.name, m.Technician.id)
     if territory_id is not None:
         stmt = stmt.where(m.Technician.territory_id == territory_id)
-    return await TechnicianRepository(session=session).list_and_count(
-        LimitOffset(limit=limit, offset=offset), statement=stmt
-    )
+    return await page(TechnicianRepository(session=session), stmt, limit=limit, offset=offset)
 
 
 async def _check_territory(session: AsyncSession, principal: Principal, territory_id: uuid.UUID) -> None:
@@ -179,7 +185,9 @@ async def _held_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]
     return [m.TechnicianSkill(skill_id=s["skill_id"], level=s["level"]) for s in skills]
 
 
-async def create_technician(session: AsyncSession, principal: Principal, values: dict[str, Any]) -> m.Technician:
+async def create_technician(
+    session: AsyncSession, principal: Principal, values: dict[str, Any]
+) -> m.Technician:
     await _check_territory(session, principal, values["territory_id"])
     skills = await _held_skills(session, values.pop("skills", []))
     if values.get("email") is not None:
@@ -228,7 +236,9 @@ async def create_shift(
         if b["earliest_start"] < values["starts_at"] or b["latest_end"] > values["ends_at"]:
             raise InvalidInput(f"breaks[{i}]", "a break must lie within its shift")
         if (b["latest_end"] - b["earliest_start"]).total_seconds() < b["duration_s"]:
-            raise InvalidInput(f"breaks[{i}].duration_s", "the break does not fit between its earliest start and end")
+            raise InvalidInput(
+                f"breaks[{i}].duration_s", "the break does not fit between its earliest start and end"
+            )
     overlapping = await session.scalar(
         sa.select(sa.func.count()).where(
             m.Shift.technician_id == technician_id,
@@ -244,7 +254,9 @@ async def create_shift(
     return shift
 
 
-async def delete_shift(session: AsyncSession, principal: Principal, technician_id: uuid.UUID, shift_id: uuid.UUID) -> None:
+async def delete_shift(
+    session: AsyncSession, principal: Principal, technician_id: uuid.UUID, shift_id: uuid.UUID
+) -> None:
     await get_technician(session, principal, technician_id)
     shift = await session.get(m.Shift, shift_id)
     if shift is None or shift.technician_id != technician_id:
@@ -279,7 +291,9 @@ async def delete_by_id(session: AsyncSession, model: type[T], ident: uuid.UUID, 
     await delete_unreferenced(session, await get_or_404(session, model, ident), what)
 
 
-async def _type_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]]) -> list[m.ServiceTypeSkill]:
+async def _type_skills(
+    session: AsyncSession, skills: Sequence[Mapping[str, Any]]
+) -> list[m.ServiceTypeSkill]:
     ids = [s["skill_id"] for s in skills]
     if len(set(ids)) != len(ids):
         raise InvalidInput("skills", "a skill is listed twice")
@@ -306,7 +320,9 @@ async def update_service_type(
     return service_type
 
 
-async def set_sla_policy(session: AsyncSession, priority: Priority, respond_s: int, resolve_s: int) -> m.SlaPolicy:
+async def set_sla_policy(
+    session: AsyncSession, priority: Priority, respond_s: int, resolve_s: int
+) -> m.SlaPolicy:
     if resolve_s < respond_s:
         raise InvalidInput("resolve_within_s", "resolving cannot be due before responding")
     policy = await session.scalar(sa.select(m.SlaPolicy).where(m.SlaPolicy.priority == priority))
@@ -362,5 +378,4 @@ async def create_user(
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[Sequence[m.User], int]:
     stmt = sa.select(m.User).order_by(m.User.email)
-    return await UserRepository(session=session).list_and_count(LimitOffset(limit=limit, offset=offset), statement=stmt)
-
+    return await page(UserRepository(session=session), stmt, limit=limit, offset=offset)

@@ -152,7 +152,9 @@ async def find_or_create_customer(session: AsyncSession, details: CustomerDetail
     if details.phone and phone is None:
         raise InvalidInput("customer.phone", "not a valid phone number")
     if email is None and phone is None:
-        raise InvalidInput("customer", "a phone number or an e-mail address is needed to identify the customer")
+        raise InvalidInput(
+            "customer", "a phone number or an e-mail address is needed to identify the customer"
+        )
 
     existing = await _match(session, email, phone)
     if existing is not None:
@@ -185,7 +187,9 @@ async def _match(session: AsyncSession, email: str | None, phone: str | None) ->
     return found[0] if found else None
 
 
-async def _complete_contacts(session: AsyncSession, customer: m.Customer, email: str | None, phone: str | None) -> None:
+async def _complete_contacts(
+    session: AsyncSession, customer: m.Customer, email: str | None, phone: str | None
+) -> None:
     if customer.email is None and email is not None and not await _taken(session, m.Customer.email, email):
         customer.email = email
     if customer.phone is None and phone is not None and not await _taken(session, m.Customer.phone, phone):
@@ -218,7 +222,9 @@ async def _resolve_site(
     else:
         raise InvalidInput("site", "give the site's address (or the id of one of the customer's sites)")
     if principal.role is Role.DISPATCHER and site.territory_id not in principal.territory_ids:
-        raise InvalidInput("site", "the site lies outside your territories; pass the request to its dispatcher")
+        raise InvalidInput(
+            "site", "the site lies outside your territories; pass the request to its dispatcher"
+        )
     return site
 
 

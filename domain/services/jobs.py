@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from advanced_alchemy.filters import LimitOffset
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import job_status
@@ -15,6 +14,7 @@ from domain import models as m
 from domain.classification import SlaTerms, deadlines
 from domain.enums import JobStatus, Priority, Role
 from domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound, PermissionDenied, StaleVersion
+from domain.paging import page
 from domain.principal import Principal
 from domain.repositories import JobRepository
 from domain.scoping import visible_jobs, visible_technicians
@@ -34,7 +34,7 @@ class JobFilter:
     needs_triage: bool | None = None
 
 
-def _filtered(principal: Principal, f: JobFilter) -> sa.Select[tuple[m.Job]]:
+def _filtered(principal: Principal, f: JobFilter) -> sa.Select[m.Job]:
     stmt = visible_jobs(principal)
     if f.statuses:
         stmt = stmt.where(m.Job.status.in_(f.statuses))
@@ -59,7 +59,9 @@ def _filtered(principal: Principal, f: JobFilter) -> sa.Select[tuple[m.Job]]:
     if f.resolve_by_before is not None:
         stmt = stmt.where(m.Job.resolve_by < f.resolve_by_before)
     if f.needs_triage is not None:
-        stmt = stmt.where(m.Job.service_type_id.is_(None) if f.needs_triage else m.Job.service_type_id.is_not(None))
+        stmt = stmt.where(
+            m.Job.service_type_id.is_(None) if f.needs_triage else m.Job.service_type_id.is_not(None)
+        )
     return stmt
 
 
@@ -68,8 +70,7 @@ async def list_jobs(
 ) -> tuple[list[m.Job], int]:
     repo = JobRepository(session=session)
     stmt = _filtered(principal, f).order_by(m.Job.resolve_by, m.Job.id)
-    items, total = await repo.list_and_count(LimitOffset(limit=limit, offset=offset), statement=stmt)
-    return list(items), total
+    return await page(repo, stmt, limit=limit, offset=offset)
 
 
 async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> m.Job:
@@ -126,7 +127,9 @@ async def transition(
     if to in job_status.NEEDS_ASSIGNMENT and job.assignment is None:
         raise IllegalTransition(current, to, f"a job must be assigned to a technician before it is '{to}'")
     if to is JobStatus.SCHEDULED and job.service_type_id is None:
-        raise IllegalTransition(current, to, "a job must be triaged (given a service type) before it is scheduled")
+        raise IllegalTransition(
+            current, to, "a job must be triaged (given a service type) before it is scheduled"
+        )
     if to in {JobStatus.CANCELLED, JobStatus.ON_HOLD} and not reason:
         raise InvalidInput("reason", f"a reason is required to move a job to '{to}'")
     record_status(session, job, to, principal, reason)
@@ -195,8 +198,12 @@ async def assign(
     levels = {s.skill_id: s.level for s in technician.skills}
     missing = [r for r in job.required_skills if levels.get(r.skill_id, 0) < r.min_level]
     if missing:
-        codes = await session.scalars(sa.select(m.Skill.code).where(m.Skill.id.in_([r.skill_id for r in missing])))
-        raise InvalidInput("technician_id", f"the technician lacks required skills: {', '.join(sorted(codes))}")
+        codes = await session.scalars(
+            sa.select(m.Skill.code).where(m.Skill.id.in_([r.skill_id for r in missing]))
+        )
+        raise InvalidInput(
+            "technician_id", f"the technician lacks required skills: {', '.join(sorted(codes))}"
+        )
     if job.assignment is None:
         job.assignment = m.Assignment(job_id=job.id, technician_id=technician_id, planned_start=planned_start)
     else:

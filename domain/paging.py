@@ -1,0 +1,23 @@
+"""Pages of a scoped statement through an advanced-alchemy repository."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+
+from domain.models import Base
+
+T = TypeVar("T", bound=Base)
+
+
+async def page(
+    repository: SQLAlchemyAsyncRepository[T], statement: sa.Select[T], *, limit: int, offset: int
+) -> tuple[list[T], int]:
+    # advanced-alchemy 1.x still types statements in SQLAlchemy 2.0's `Select[tuple[T]]` form.
+    items, total = await repository.list_and_count(
+        LimitOffset(limit=limit, offset=offset), statement=cast("Any", statement)
+    )
+    return list(items), total
