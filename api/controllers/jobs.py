@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -243,10 +242,5 @@ class JobController(Controller):
     async def status_events(
         self, job_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> list[StatusEventOut]:
-        job = await jobs.get_job(db_session, principal, job_id)
-        events = await db_session.scalars(
-            sa.select(m.JobStatusEvent)
-            .where(m.JobStatusEvent.job_id == job.id)
-            .order_by(m.JobStatusEvent.occurred_at, m.JobStatusEvent.created_at)
-        )
+        events = await jobs.status_history(db_session, principal, job_id)
         return [msgspec.convert(e, StatusEventOut, from_attributes=True) for e in events]

@@ -80,6 +80,19 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
     return job
 
 
+async def status_history(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID
+) -> list[m.JobStatusEvent]:
+    """Every status the job has had, oldest first."""
+    job = await get_job(session, principal, job_id)
+    events = await session.scalars(
+        sa.select(m.JobStatusEvent)
+        .where(m.JobStatusEvent.job_id == job.id)
+        .order_by(m.JobStatusEvent.occurred_at, m.JobStatusEvent.created_at)
+    )
+    return list(events)
+
+
 def _check_version(job: m.Job, expected: int | None) -> None:
     if expected is not None and expected != job.version:
         raise StaleVersion(job.version)
