@@ -15,7 +15,9 @@ config = context.config
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL", "sqlite:///./fieldwork.db")
+    return config.get_main_option("sqlalchemy.url") or os.environ.get(
+        "DATABASE_URL", "sqlite:///./fieldwork.db"
+    )
 
 
 def _configure(connection: Connection) -> None:
