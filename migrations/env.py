@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from domain.db import create_engine, is_sqlite
+from domain.migrate import compare_type
 from domain.models import metadata
 
 config = context.config
@@ -24,14 +25,14 @@ def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        compare_type=True,
+        compare_type=compare_type,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=is_sqlite(_url()),
     )
 
 
 def run_offline() -> None:
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True, compare_type=True)
+    context.configure(url=_url(), target_metadata=metadata, literal_binds=True, compare_type=compare_type)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -117,7 +117,7 @@ async def take_request(
         required_skills=[],
         time_windows=[
             m.JobTimeWindow(starts_at=w.starts_at.astimezone(dt.UTC), ends_at=w.ends_at.astimezone(dt.UTC))
-            for w in cmd.windows
+            for w in sorted(cmd.windows, key=lambda w: w.starts_at)
         ],
         assignment=None,
     )
