@@ -192,17 +192,17 @@ class SkillController(Controller):
     async def list_skills(self, db_session: AsyncSession) -> list[SkillOut]:
         return [out(s, SkillOut) for s in await d.list_all(db_session, m.Skill, m.Skill.code)]
 
-    @post(operation_id="CreateSkill", guards=[ADMIN])
+    @post(operation_id="CreateSkill", guards=[OFFICE])
     async def create_skill(self, data: SkillIn, principal: Principal, db_session: AsyncSession) -> SkillOut:
         return out(await d.create_coded(db_session, m.Skill, given(data)), SkillOut)
 
-    @patch("/{skill_id:uuid}", operation_id="UpdateSkill", guards=[ADMIN])
+    @patch("/{skill_id:uuid}", operation_id="UpdateSkill", guards=[OFFICE])
     async def update_skill(
         self, skill_id: uuid.UUID, data: SkillPatch, principal: Principal, db_session: AsyncSession
     ) -> SkillOut:
         return out(await d.update_plain(db_session, m.Skill, skill_id, given(data)), SkillOut)
 
-    @delete("/{skill_id:uuid}", operation_id="DeleteSkill", guards=[ADMIN])
+    @delete("/{skill_id:uuid}", operation_id="DeleteSkill", guards=[OFFICE])
     async def delete_skill(self, skill_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> None:
         await d.delete_by_id(db_session, m.Skill, skill_id, "skill")
 
@@ -215,23 +215,23 @@ class TerritoryController(Controller):
     async def list_territories(self, db_session: AsyncSession) -> list[TerritoryOut]:
         return [out(t, TerritoryOut) for t in await d.list_all(db_session, m.Territory, m.Territory.code)]
 
-    @post(operation_id="CreateTerritory", guards=[ADMIN])
+    @post(operation_id="CreateTerritory", guards=[OFFICE])
     async def create_territory(
         self, data: TerritoryIn, principal: Principal, db_session: AsyncSession
     ) -> TerritoryOut:
-        return out(await d.create_coded(db_session, m.Territory, given(data)), TerritoryOut)
+        return out(await d.create_territory(db_session, principal, given(data)), TerritoryOut)
 
-    @patch("/{territory_id:uuid}", operation_id="UpdateTerritory", guards=[ADMIN])
+    @patch("/{territory_id:uuid}", operation_id="UpdateTerritory", guards=[OFFICE])
     async def update_territory(
         self, territory_id: uuid.UUID, data: TerritoryPatch, principal: Principal, db_session: AsyncSession
     ) -> TerritoryOut:
-        return out(await d.update_plain(db_session, m.Territory, territory_id, given(data)), TerritoryOut)
+        return out(await d.update_territory(db_session, principal, territory_id, given(data)), TerritoryOut)
 
-    @delete("/{territory_id:uuid}", operation_id="DeleteTerritory", guards=[ADMIN])
+    @delete("/{territory_id:uuid}", operation_id="DeleteTerritory", guards=[OFFICE])
     async def delete_territory(
         self, territory_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> None:
-        await d.delete_by_id(db_session, m.Territory, territory_id, "territory")
+        await d.delete_territory(db_session, principal, territory_id)
 
 
 class ServiceTypeController(Controller):
@@ -243,13 +243,13 @@ class ServiceTypeController(Controller):
         types = await d.list_all(db_session, m.ServiceType, m.ServiceType.code)
         return [out(t, ServiceTypeOut) for t in types]
 
-    @post(operation_id="CreateServiceType", guards=[ADMIN])
+    @post(operation_id="CreateServiceType", guards=[OFFICE])
     async def create_service_type(
         self, data: ServiceTypeIn, principal: Principal, db_session: AsyncSession
     ) -> ServiceTypeOut:
         return out(await d.create_service_type(db_session, given(data)), ServiceTypeOut)
 
-    @patch("/{service_type_id:uuid}", operation_id="UpdateServiceType", guards=[ADMIN])
+    @patch("/{service_type_id:uuid}", operation_id="UpdateServiceType", guards=[OFFICE])
     async def update_service_type(
         self,
         service_type_id: uuid.UUID,
@@ -259,7 +259,7 @@ class ServiceTypeController(Controller):
     ) -> ServiceTypeOut:
         return out(await d.update_service_type(db_session, service_type_id, given(data)), ServiceTypeOut)
 
-    @delete("/{service_type_id:uuid}", operation_id="DeleteServiceType", guards=[ADMIN])
+    @delete("/{service_type_id:uuid}", operation_id="DeleteServiceType", guards=[OFFICE])
     async def delete_service_type(
         self, service_type_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> None:

@@ -280,6 +280,37 @@ async def create_coded(session: AsyncSession, model: type[T], values: dict[str, 
     return obj
 
 
+async def create_territory(
+    session: AsyncSession, principal: Principal, values: dict[str, Any]
+) -> m.Territory:
+    """A dispatcher who opens a territory becomes one of its dispatchers, or they could not see their own work."""
+    territory = await create_coded(session, m.Territory, values)
+    if principal.role is Role.DISPATCHER:
+        user = await session.get_one(m.User, principal.user_id)
+        user.territories.append(territory)
+        await session.flush()
+    return territory
+
+
+async def _own_territory(session: AsyncSession, principal: Principal, territory_id: uuid.UUID) -> m.Territory:
+    if not principal.sees_territory(territory_id):
+        raise NotFound("territory", territory_id)
+    return await get_or_404(session, m.Territory, territory_id)
+
+
+async def update_territory(
+    session: AsyncSession, principal: Principal, territory_id: uuid.UUID, changes: dict[str, Any]
+) -> m.Territory:
+    territory = await _own_territory(session, principal, territory_id)
+    apply(territory, changes)
+    await session.flush()
+    return territory
+
+
+async def delete_territory(session: AsyncSession, principal: Principal, territory_id: uuid.UUID) -> None:
+    await delete_unreferenced(session, await _own_territory(session, principal, territory_id), "territory")
+
+
 async def update_plain(session: AsyncSession, model: type[T], ident: uuid.UUID, changes: dict[str, Any]) -> T:
     obj = await get_or_404(session, model, ident)
     apply(obj, changes)
