@@ -28,6 +28,7 @@ from api.controllers.directory import (
 from api.controllers.jobs import IntakeController, JobController
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
+from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from domain.audit import AuditedSession
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         on_app_init=[jwt_auth.on_app_init],
         on_shutdown=[dispose_engine],
         middleware=[write_intent_middleware],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, Replay: on_replay, KeyReused: on_key_reused},
+        after_request=capture_response,
         request_max_body_size=JSON_BODY_LIMIT,
         openapi_config=OpenAPIConfig(
             title="fieldwork",

@@ -10,24 +10,31 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import idempotency
 from api.problems import PreconditionRequired
 from domain.principal import Principal
 
 MAX_PAGE = 200
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     """One transaction per request: committed after the handler succeeds, before the response is sent.
 
-    A failed commit therefore becomes an error response, never a success the database did not keep.
+    A failed commit therefore becomes an error response, never a success the database did not keep. A POST sent
+    with an Idempotency-Key stores its answer in the same transaction (see api.idempotency).
     """
     async with state.sessionmaker() as session:
+        claim = await idempotency.replay_or_claim(request, session)
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         else:
+            if claim is not None:
+                idempotency.store(request, session, claim)
             await session.commit()
 
 

@@ -111,17 +111,19 @@ def _ensure_id(obj: Any) -> None:
         obj.id = uuid.uuid4()
 
 
+def _audited(obj: Any) -> bool:
+    return not isinstance(obj, (AuditEntry, AuditHead)) and getattr(obj, "__audited__", True)
+
+
 def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterable[Any] | None) -> None:
     pending: list[tuple[str, Any, dict[str, Any]]] = []
     for obj in session.new:
-        if isinstance(obj, (AuditEntry, AuditHead)):
+        if not _audited(obj):
             continue
         _ensure_id(obj)
         pending.append(("insert", obj, _column_values(obj)))
     for obj in session.dirty:
-        if isinstance(obj, (AuditEntry, AuditHead)) or not session.is_modified(
-            obj, include_collections=False
-        ):
+        if not _audited(obj) or not session.is_modified(obj, include_collections=False):
             continue
         changes = _changed_values(obj)
         if changes:
@@ -129,6 +131,8 @@ def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterab
     for obj in session.deleted:
         if isinstance(obj, (AuditEntry, AuditHead)):
             raise PermissionError("the audit log is append-only")
+        if not _audited(obj):
+            continue
         pending.append(("delete", obj, _column_values(obj)))
     if not pending:
         return

@@ -4,6 +4,7 @@ from domain.models.audit import AuditEntry, AuditHead
 from domain.models.base import Base, metadata
 from domain.models.catalogue import ServiceType, ServiceTypeSkill, SlaPolicy
 from domain.models.customers import Customer, Site
+from domain.models.idempotency import IdempotencyRecord
 from domain.models.jobs import (
     Appointment,
     Assignment,
@@ -31,6 +32,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Customer",
+    "IdempotencyRecord",
     "Job",
     "JobRequiredSkill",
     "JobStatusEvent",
