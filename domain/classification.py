@@ -37,6 +37,8 @@ class Deadlines:
 
 
 def deadlines(received_at: dt.datetime, terms: SlaTerms) -> Deadlines:
+    # Elapsed time, not wall-clock time: counted in UTC so a DST change never moves a deadline by an hour.
+    received_at = received_at.astimezone(dt.UTC)
     return Deadlines(
         respond_by=received_at + dt.timedelta(seconds=terms.respond_within_s),
         resolve_by=received_at + dt.timedelta(seconds=terms.resolve_within_s),

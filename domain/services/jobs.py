@@ -164,15 +164,18 @@ async def triage(
     _check_version(job, expected_version)
     if job.status not in job_status.OPEN:
         raise Conflict(f"a {job.status} job cannot be triaged")
+    service_type = None
     if service_type_id is not None:
         service_type = await session.get(m.ServiceType, service_type_id)
         if service_type is None:
             raise InvalidInput("service_type_id", f"service type {service_type_id} does not exist")
-        apply_service_type(job, service_type, keep_priority=priority is not None)
-    if priority is not None and priority != job.priority:
-        job.priority = priority
+    # Read everything before changing the job, so that it is written once and its version moves by one.
+    new_priority = priority or (service_type.default_priority if service_type else job.priority)
     received_at = await _received_at(session, job)
-    terms: SlaTerms = await sla_terms(session, job.priority)
+    terms: SlaTerms = await sla_terms(session, new_priority)
+    if service_type is not None:
+        apply_service_type(job, service_type, keep_priority=True)
+    job.priority = new_priority
     due = deadlines(received_at, terms)
     job.respond_by, job.resolve_by = due.respond_by, due.resolve_by
     await session.flush()
