@@ -143,8 +143,14 @@ async def build_world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
     async with sessionmaker() as s:
         s.info["actor"] = "test:world"
         for code, lat in (("north", 45.78), ("south", 45.73)):
-            t = m.Territory(id=uuid.uuid4(), code=code, name=code.title(), center_latitude=lat,
-                            center_longitude=4.84, timezone="Europe/Paris")
+            t = m.Territory(
+                id=uuid.uuid4(),
+                code=code,
+                name=code.title(),
+                center_latitude=lat,
+                center_longitude=4.84,
+                timezone="Europe/Paris",
+            )
             s.add(t)
             w.territories[code] = t.id
         for code in ("plumbing", "electrical", "gas"):
@@ -153,14 +159,26 @@ async def build_world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
             w.skills[code] = k.id
         await s.flush()
         leak = m.ServiceType(
-            id=uuid.uuid4(), code="leak-repair", name="Water leak", default_duration_s=3600,
-            default_priority=Priority.URGENT, checklist=["Water isolated", "Repair tested"], parts=["PTFE tape"],
-            tools=["Pipe cutter"], keywords=["leak", "water", "pipe"],
+            id=uuid.uuid4(),
+            code="leak-repair",
+            name="Water leak",
+            default_duration_s=3600,
+            default_priority=Priority.URGENT,
+            checklist=["Water isolated", "Repair tested"],
+            parts=["PTFE tape"],
+            tools=["Pipe cutter"],
+            keywords=["leak", "water", "pipe"],
             skills=[m.ServiceTypeSkill(skill_id=w.skills["plumbing"], min_level=2)],
         )
         fault = m.ServiceType(
-            id=uuid.uuid4(), code="electrical-fault", name="Electrical fault", default_duration_s=5400,
-            default_priority=Priority.HIGH, checklist=["Circuit isolated"], parts=[], tools=["Voltage tester"],
+            id=uuid.uuid4(),
+            code="electrical-fault",
+            name="Electrical fault",
+            default_duration_s=5400,
+            default_priority=Priority.HIGH,
+            checklist=["Circuit isolated"],
+            parts=[],
+            tools=["Voltage tester"],
             keywords=["power", "breaker", "socket", "sparks"],
             skills=[m.ServiceTypeSkill(skill_id=w.skills["electrical"], min_level=3)],
         )
@@ -174,33 +192,65 @@ async def build_world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
             ("tech_s2", "south", {"gas": 2}),
         ):
             tech = m.Technician(
-                id=uuid.uuid4(), name=name, email=f"{name}@example.com", territory_id=w.territories[territory],
-                home_latitude=45.75, home_longitude=4.84,
+                id=uuid.uuid4(),
+                name=name,
+                email=f"{name}@example.com",
+                territory_id=w.territories[territory],
+                home_latitude=45.75,
+                home_longitude=4.84,
                 skills=[m.TechnicianSkill(skill_id=w.skills[k], level=v) for k, v in skills.items()],
             )
             s.add(tech)
             w.technicians[name] = tech.id
         await s.flush()
         for name, tech_id in w.technicians.items():
-            s.add(m.User(email=f"{name}@example.com", full_name=name, password_hash=_PASSWORD_HASH,
-                         role=Role.TECHNICIAN, technician_id=tech_id))
+            s.add(
+                m.User(
+                    email=f"{name}@example.com",
+                    full_name=name,
+                    password_hash=_PASSWORD_HASH,
+                    role=Role.TECHNICIAN,
+                    technician_id=tech_id,
+                )
+            )
             w.users[name] = f"{name}@example.com"
         territories = {c: await s.get_one(m.Territory, i) for c, i in w.territories.items()}
-        s.add(m.User(email="admin@example.com", full_name="Admin", password_hash=_PASSWORD_HASH, role=Role.ADMIN))
+        s.add(
+            m.User(
+                email="admin@example.com", full_name="Admin", password_hash=_PASSWORD_HASH, role=Role.ADMIN
+            )
+        )
         w.users["admin"] = "admin@example.com"
         for code in ("north", "south"):
-            s.add(m.User(email=f"disp_{code}@example.com", full_name=f"Dispatcher {code}",
-                         password_hash=_PASSWORD_HASH, role=Role.DISPATCHER, territories=[territories[code]]))
+            s.add(
+                m.User(
+                    email=f"disp_{code}@example.com",
+                    full_name=f"Dispatcher {code}",
+                    password_hash=_PASSWORD_HASH,
+                    role=Role.DISPATCHER,
+                    territories=[territories[code]],
+                )
+            )
             w.users[f"disp_{code}"] = f"disp_{code}@example.com"
         for code, lat in (("north", 45.781), ("south", 45.731)):
-            c = m.Customer(id=uuid.uuid4(), name=f"Customer {code}", phone=f"+3361234{lat * 1000:.0f}",
-                           email=f"customer.{code}@example.net")
+            c = m.Customer(
+                id=uuid.uuid4(),
+                name=f"Customer {code}",
+                phone=f"+3361234{lat * 1000:.0f}",
+                email=f"customer.{code}@example.net",
+            )
             s.add(c)
             w.customers[code] = c.id
         await s.flush()
         for code, lat in (("north", 45.781), ("south", 45.731)):
-            site = m.Site(id=uuid.uuid4(), customer_id=w.customers[code], territory_id=w.territories[code],
-                          address=f"1 Rue {code.title()}, Lyon", latitude=lat, longitude=4.84)
+            site = m.Site(
+                id=uuid.uuid4(),
+                customer_id=w.customers[code],
+                territory_id=w.territories[code],
+                address=f"1 Rue {code.title()}, Lyon",
+                latitude=lat,
+                longitude=4.84,
+            )
             s.add(site)
             w.sites[code] = site.id
         await s.flush()
@@ -211,23 +261,43 @@ async def build_world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
             ("south_open", "south", fault),
         ):
             job = m.Job(
-                id=uuid.uuid4(), customer_id=w.customers[territory], site_id=w.sites[territory],
-                territory_id=w.territories[territory], service_type_id=stype.id if stype else None,
-                priority=Priority.NORMAL, description=f"job {name}", duration_s=3600,
-                respond_by=TODAY + dt.timedelta(hours=30), resolve_by=TODAY + dt.timedelta(hours=80),
-                checklist=[], parts=[], tools=[], suggested_service_type_codes=[],
-                required_skills=[m.JobRequiredSkill(skill_id=k.skill_id, min_level=k.min_level)
-                                 for k in (stype.skills if stype else [])],
-                time_windows=[m.JobTimeWindow(starts_at=TODAY + dt.timedelta(days=1, hours=8),
-                                              ends_at=TODAY + dt.timedelta(days=1, hours=12))],
+                id=uuid.uuid4(),
+                customer_id=w.customers[territory],
+                site_id=w.sites[territory],
+                territory_id=w.territories[territory],
+                service_type_id=stype.id if stype else None,
+                priority=Priority.NORMAL,
+                description=f"job {name}",
+                duration_s=3600,
+                respond_by=TODAY + dt.timedelta(hours=30),
+                resolve_by=TODAY + dt.timedelta(hours=80),
+                checklist=[],
+                parts=[],
+                tools=[],
+                suggested_service_type_codes=[],
+                required_skills=[
+                    m.JobRequiredSkill(skill_id=k.skill_id, min_level=k.min_level)
+                    for k in (stype.skills if stype else [])
+                ],
+                time_windows=[
+                    m.JobTimeWindow(
+                        starts_at=TODAY + dt.timedelta(days=1, hours=8),
+                        ends_at=TODAY + dt.timedelta(days=1, hours=12),
+                    )
+                ],
             )
             s.add(job)
             w.jobs[name] = job.id
         await s.flush()
         assigned = await s.get_one(m.Job, w.jobs["north_assigned"])
         assigned.status = JobStatus.DISPATCHED
-        s.add(m.Assignment(job_id=assigned.id, technician_id=w.technicians["tech_n1"],
-                           planned_start=TODAY + dt.timedelta(days=1, hours=8)))
+        s.add(
+            m.Assignment(
+                job_id=assigned.id,
+                technician_id=w.technicians["tech_n1"],
+                planned_start=TODAY + dt.timedelta(days=1, hours=8),
+            )
+        )
         await s.commit()
     return w
 
@@ -272,12 +342,11 @@ def snapshot(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
     async def take() -> dict[str, Any]:
         async with sessionmaker() as s:
             counts = {
-                t.name: await s.scalar(sa.select(sa.func.count()).select_from(t)) for t in m.metadata.sorted_tables
+                t.name: await s.scalar(sa.select(sa.func.count()).select_from(t))
+                for t in m.metadata.sorted_tables
             }
             counts["jobs.max_version"] = await s.scalar(sa.select(sa.func.sum(m.Job.version)))
             counts["audit_head"] = (await s.get_one(m.AuditHead, 1)).seq
             return counts
 
     return lambda: asyncio.run(take())
-
-
