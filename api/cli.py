@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -99,6 +101,57 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _solve(args: argparse.Namespace) -> int:
+    from scheduling.plan import Plan
+    from scheduling.problem import ProblemError, load_problem
+    from scheduling.solomon import SCALE, parse_solomon
+    from scheduling.solver import solve
+
+    text = Path(args.path).read_bytes()
+    try:
+        problem = parse_solomon(text.decode()) if args.format == "solomon" else load_problem(text)
+    except (ProblemError, ValueError, StopIteration) as exc:
+        print(f"cannot read {args.path}: {exc}", file=sys.stderr)
+        return 1
+    plan: Plan = solve(problem, time_limit=args.time_limit, seed=args.seed)
+    scale = SCALE if args.format == "solomon" else 1
+
+    def t(value: int) -> float | int:
+        return value / scale if scale != 1 else value
+
+    output = {
+        "routes": [
+            {
+                "technician": r.technician,
+                "shift": r.shift,
+                "stops": [
+                    {"id": s.job, "arrival": t(s.arrival), "start": t(s.start), "end": t(s.end)}
+                    for s in r.stops
+                ],
+                "breaks": [{"start": t(b.start), "end": t(b.end)} for b in r.breaks],
+                "distance": r.distance / scale,
+            }
+            for r in plan.routes
+        ],
+        "unassigned": [{"id": u.job, "reasons": list(u.reasons)} for u in plan.unassigned],
+        "totals": {
+            "distance": round(plan.totals.distance / scale, 4),
+            "travel_time": t(plan.totals.travel_time),
+            "vehicles_used": plan.totals.vehicles_used,
+            "assigned": plan.totals.assigned,
+            "unassigned": plan.totals.unassigned,
+        },
+    }
+    print(json.dumps(output, indent=2))
+    print(
+        f"{plan.totals.assigned} jobs on {plan.totals.vehicles_used} routes, {len(plan.unassigned)} unassigned, "
+        f"distance {plan.totals.distance / scale:.2f}, first plan {plan.first_solution_ms} ms, "
+        f"solved in {plan.solve_ms} ms",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldwork", description=__doc__)
     parser.add_argument("--database-url", help="overrides DATABASE_URL (default sqlite:///./fieldwork.db)")
@@ -115,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--password", help="or FIELDWORK_PASSWORD, or asked for")
     user.add_argument("--technician-id", type=__import__("uuid").UUID)
     user.add_argument("--territory", action="append", help="territory code, for a dispatcher (repeatable)")
+    solve = sub.add_parser("solve", help="solve a scheduling problem file and print the plan as JSON")
+    solve.add_argument("path")
+    solve.add_argument("--format", choices=["json", "solomon"], default="json")
+    solve.add_argument("--time-limit", type=float, default=10.0, help="seconds (default 10)")
+    solve.add_argument("--seed", type=int, default=0)
     audit = sub.add_parser("audit", help="the audit chain")
     audit.add_argument("action", choices=["verify"], help="recompute every link of the chain")
     return parser
@@ -136,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_seed(url, args.if_empty))
         case "create-user":
             return asyncio.run(_create_user(url, args))
+        case "solve":
+            return _solve(args)
         case "audit":
             return asyncio.run(_verify_audit(url))
     return 2
