@@ -31,6 +31,7 @@ from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
+from api.strict_body import check_body
 from domain.audit import AuditedSession
 from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         middleware=[write_intent_middleware],
         exception_handlers={**EXCEPTION_HANDLERS, Replay: on_replay, KeyReused: on_key_reused},
         after_request=capture_response,
+        before_request=check_body,
         request_max_body_size=JSON_BODY_LIMIT,
         openapi_config=OpenAPIConfig(
             title="fieldwork",

@@ -93,7 +93,24 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
     return problem(400, "Bad request", exc.detail)
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the driver error behind `exc`, however deeply advanced-alchemy wrapped it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(getattr(seen, "orig", None), "sqlstate", None) or getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def on_database(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    state = _sqlstate(exc)
+    if state is not None and state.startswith("22"):
+        # Data exceptions: a value the database cannot hold (a NUL character, a date out of its range).
+        return problem(400, "Invalid value", "a value in the request cannot be stored or compared")
+    if state in {"40001", "40P01"}:
+        return problem(503, "Busy", "the database is busy; try again", retry_after=1)
     match exc:
         case AANotFound():
             return problem(404, "Not found", "no such object")
@@ -105,13 +122,28 @@ def on_database(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
             return problem(412, "Precondition failed", "the object was changed by someone else; reload it")
         case OperationalError() if "locked" in str(exc).lower():
             return problem(503, "Busy", "the database is busy; try again", retry_after=1)
-    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in {"40001", "40P01"}:
-        return problem(503, "Busy", "the database is busy; try again", retry_after=1)
+    if _caused_by(exc, OverflowError):
+        return on_overflow(request, OverflowError())
     log.exception("unhandled database error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "unexpected database error")
 
 
+def on_overflow(_: Request[Any, Any, Any], exc: OverflowError) -> Response[dict[str, Any]]:
+    return problem(400, "Value out of range", "a date or number in the request is out of the supported range")
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _caused_by(exc, OverflowError):
+        return on_overflow(request, OverflowError())
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "unexpected error")
 
@@ -124,5 +156,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     SAIntegrityError: on_database,
     StaleDataError: on_database,
     DBAPIError: on_database,
+    OverflowError: on_overflow,
     Exception: on_unexpected,
 }

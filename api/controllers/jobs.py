@@ -131,8 +131,11 @@ class JobController(Controller):
         ] = None,
         needs_triage: bool | None = None,
     ) -> Page[JobOut]:
-        if resolve_by_before is not None and resolve_by_before.tzinfo is None:
-            resolve_by_before = resolve_by_before.replace(tzinfo=dt.UTC)
+        if resolve_by_before is not None:
+            # Naive means UTC; an aware instant is compared in UTC (OverflowError at the calendar's edge is a 400).
+            if resolve_by_before.tzinfo is None:
+                resolve_by_before = resolve_by_before.replace(tzinfo=dt.UTC)
+            resolve_by_before = resolve_by_before.astimezone(dt.UTC)
         found, total = await jobs.list_jobs(
             db_session,
             principal,

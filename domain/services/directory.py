@@ -185,6 +185,18 @@ async def _held_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]
     return [m.TechnicianSkill(skill_id=s["skill_id"], level=s["level"]) for s in skills]
 
 
+def _replace_levels(held: list[Any], wanted: list[Any], level: str) -> None:
+    """Make `held` hold exactly `wanted`, changing levels in place: deleting a row and inserting one for the same
+    skill in one flush would hit the unique constraint, since the unit of work inserts before it deletes."""
+    by_skill = {w.skill_id: w for w in wanted}
+    for row in list(held):
+        if row.skill_id in by_skill:
+            setattr(row, level, getattr(by_skill.pop(row.skill_id), level))
+        else:
+            held.remove(row)
+    held.extend(by_skill.values())
+
+
 async def create_technician(
     session: AsyncSession, principal: Principal, values: dict[str, Any]
 ) -> m.Technician:
@@ -208,7 +220,8 @@ async def update_technician(
     if "territory_id" in changes:
         await _check_territory(session, principal, changes["territory_id"])
     if "skills" in changes:
-        technician.skills = await _held_skills(session, changes.pop("skills"))
+        wanted = await _held_skills(session, changes.pop("skills"))
+        _replace_levels(technician.skills, wanted, "level")
     apply(technician, changes)
     await session.flush()
     return technician
@@ -345,7 +358,8 @@ async def update_service_type(
 ) -> m.ServiceType:
     service_type = await get_or_404(session, m.ServiceType, service_type_id)
     if "skills" in changes:
-        service_type.skills = await _type_skills(session, changes.pop("skills"))
+        wanted_needs = await _type_skills(session, changes.pop("skills"))
+        _replace_levels(service_type.skills, wanted_needs, "min_level")
     apply(service_type, changes)
     await session.flush()
     return service_type
