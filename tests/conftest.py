@@ -93,6 +93,7 @@ def engine(database_url: str) -> Iterator[AsyncEngine]:
     engine = create_engine(database_url, poolclass=sa.pool.NullPool)
     asyncio.run(_empty(engine))
     yield engine
+    asyncio.run(engine.dispose())
 
 
 @pytest.fixture
