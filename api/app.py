@@ -29,6 +29,7 @@ from api.controllers.jobs import IntakeController, JobController
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
+from api.openapi import refine
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     async def dispose_engine(app: Litestar) -> None:
         await app.state.engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             SystemController,
             IntakeController,
@@ -116,3 +117,5 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         ),
         debug=False,
     )
+    refine(app)
+    return app

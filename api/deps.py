@@ -62,6 +62,6 @@ def if_match_version(request: Request[Any, Any, Any], *, required: bool) -> int 
             raise PreconditionRequired("send If-Match with the ETag of the object you last read")
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 12:
+    if not value.isdigit() or len(value) > 18:
         raise PreconditionRequired('If-Match must carry the ETag of the object, e.g. "3"')
     return int(value)

@@ -1,20 +1,27 @@
 """Strict request bodies: Litestar converts bodies leniently (a number in a string, a Unix timestamp for a
-datetime); a write API should refuse them. Each handler's body struct is decoded once more, strictly, before the
-handler runs, with a decoder built once per struct."""
+datetime); a write API should refuse them. Each handler's body struct is converted once more, strictly, before the
+handler runs."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
+_json = msgspec.json.Decoder()
 
-@functools.cache
-def _decoder(annotation: Any) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(annotation, strict=True)
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3 to JSON Schema, so it is to us."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def _body_type(request: Request[Any, Any, Any]) -> Any:
@@ -34,7 +41,7 @@ async def check_body(request: Request[Any, Any, Any]) -> None:
     if not body:
         raise ValidationException("a JSON body is required", extra=[{"key": "body", "message": "missing"}])
     try:
-        _decoder(body_type).decode(body)
+        msgspec.convert(_integral(_json.decode(body)), body_type, strict=True)
     except msgspec.ValidationError as exc:
         message = str(exc)
         key = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "body"

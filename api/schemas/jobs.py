@@ -9,13 +9,7 @@ from typing import Annotated
 import msgspec
 
 from api.schemas.base import (
-    Address,
     AwareDatetime,
-    Email,
-    Latitude,
-    Longitude,
-    Name,
-    Phone,
     Read,
     ShortText,
     Text,
@@ -23,21 +17,8 @@ from api.schemas.base import (
     TimeWindowOut,
     Write,
 )
+from api.schemas.people import CustomerIn, SiteIn
 from domain.enums import Channel, JobStatus, Priority
-
-
-class CustomerContactIn(Write, frozen=True):
-    name: Name
-    phone: Phone | None = None
-    email: Email | None = None
-    consent_to_messages: bool = False
-
-
-class SiteIn(Write, frozen=True):
-    address: Address
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
-    access_notes: ShortText | None = None
 
 
 class ServiceRequestIn(Write, frozen=True):
@@ -45,7 +26,7 @@ class ServiceRequestIn(Write, frozen=True):
 
     channel: Channel
     description: Text
-    customer: CustomerContactIn
+    customer: CustomerIn
     site: SiteIn | None = None
     site_id: uuid.UUID | None = None
     service_type_id: uuid.UUID | None = None
