@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import job_status
 from domain import models as m
 from domain.classification import SlaTerms, deadlines
-from domain.enums import JobStatus, Priority, Role
+from domain.enums import JobStatus, Priority
 from domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from domain.paging import page
 from domain.principal import Principal
@@ -233,8 +233,3 @@ async def assign(
     job.updated_at = dt.datetime.now(dt.UTC)
     await session.flush()
     return job
-
-
-def ensure_role(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise PermissionDenied(f"a {principal.role} may not do this")
