@@ -174,7 +174,8 @@ async def _check_territory(session: AsyncSession, principal: Principal, territor
         raise InvalidInput("territory_id", f"territory {territory_id} does not exist or is not yours")
 
 
-async def _held_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]]) -> list[m.TechnicianSkill]:
+async def _check_skill_ids(session: AsyncSession, skills: Sequence[Mapping[str, Any]]) -> None:
+    """Each skill listed once and known, or a 422 naming the entry at fault."""
     ids = [s["skill_id"] for s in skills]
     if len(set(ids)) != len(ids):
         raise InvalidInput("skills", "a skill is listed twice")
@@ -182,6 +183,10 @@ async def _held_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]
     for i, skill_id in enumerate(ids):
         if skill_id not in known:
             raise InvalidInput(f"skills[{i}].skill_id", f"skill {skill_id} does not exist")
+
+
+async def _held_skills(session: AsyncSession, skills: Sequence[Mapping[str, Any]]) -> list[m.TechnicianSkill]:
+    await _check_skill_ids(session, skills)
     return [m.TechnicianSkill(skill_id=s["skill_id"], level=s["level"]) for s in skills]
 
 
@@ -338,13 +343,7 @@ async def delete_by_id(session: AsyncSession, model: type[T], ident: uuid.UUID, 
 async def _type_skills(
     session: AsyncSession, skills: Sequence[Mapping[str, Any]]
 ) -> list[m.ServiceTypeSkill]:
-    ids = [s["skill_id"] for s in skills]
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("skills", "a skill is listed twice")
-    known = set(await session.scalars(sa.select(m.Skill.id).where(m.Skill.id.in_(ids))))
-    for i, skill_id in enumerate(ids):
-        if skill_id not in known:
-            raise InvalidInput(f"skills[{i}].skill_id", f"skill {skill_id} does not exist")
+    await _check_skill_ids(session, skills)
     return [m.ServiceTypeSkill(skill_id=s["skill_id"], min_level=s["min_level"]) for s in skills]
 
 
