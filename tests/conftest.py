@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
+from api.auth import issue_token
 from api.settings import Settings
 from domain import migrate
 from domain import models as m
@@ -315,13 +316,25 @@ def login(client: TestClient[Any], email: str, password: str = PASSWORD) -> dict
 
 
 @pytest.fixture
-def auth(client: TestClient[Any], world: World) -> Any:
-    """auth('disp_north') -> headers for that world user; tokens are cached per test."""
+def auth(
+    client: TestClient[Any], world: World, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> Any:
+    """auth('disp_north') -> bearer headers for that world user, signed the way the login route signs them.
+
+    A real login costs an Argon2 verification (about half a second on a busy machine); logging in is covered by
+    its own tests (smoke, demo seed, route guards)."""
+
+    async def users() -> dict[str, m.User]:
+        async with sessionmaker() as s:
+            return {u.email: u for u in await s.scalars(sa.select(m.User))}
+
+    by_email = asyncio.run(users())
     cache: dict[str, dict[str, str]] = {}
 
     def headers(who: str) -> dict[str, str]:
         if who not in cache:
-            cache[who] = login(client, world.users[who])
+            token = issue_token(client.app.state.jwt_auth, settings, by_email[world.users[who]])
+            cache[who] = {"Authorization": f"Bearer {token}"}
         return cache[who]
 
     return headers

@@ -15,7 +15,6 @@ from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from api.auth import issue_token
 from api.settings import Settings
 from domain import models as m
 from domain.audit import verify_chain
@@ -26,29 +25,6 @@ from tests.conftest import TODAY, World, rows
 
 NORTH_STREET = "Rue Vendôme"  # 45.762 N: nearer the north centre (45.78) than the south one (45.73)
 SOUTH_STREET = "Rue de Gerland"  # 45.729 N
-
-
-@pytest.fixture
-def auth(
-    client: TestClient[Any], world: World, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> Any:
-    """conftest's `auth`, with the tokens signed directly: a real login costs an Argon2 verification (about half
-    a second on a busy machine) and is covered by the smoke and demo-seed tests."""
-
-    async def users() -> dict[str, m.User]:
-        async with sessionmaker() as s:
-            return {u.email: u for u in await s.scalars(sa.select(m.User))}
-
-    by_email = asyncio.run(users())
-    cache: dict[str, dict[str, str]] = {}
-
-    def headers(who: str) -> dict[str, str]:
-        if who not in cache:
-            token = issue_token(client.app.state.jwt_auth, settings, by_email[world.users[who]])
-            cache[who] = {"Authorization": f"Bearer {token}"}
-        return cache[who]
-
-    return headers
 
 
 def body(**overrides: Any) -> dict[str, Any]:

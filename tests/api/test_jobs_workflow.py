@@ -27,29 +27,6 @@ TOMORROW = TODAY + dt.timedelta(days=1)
 ALL = {"north_assigned", "north_open", "north_untriaged", "south_open"}
 
 
-@pytest.fixture
-def auth(
-    client: TestClient[Any], world: World, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> Any:
-    """conftest's `auth`, with the tokens signed directly: a real login costs an Argon2 verification (about half
-    a second on a busy machine) and is covered by the smoke and demo-seed tests."""
-
-    async def users() -> dict[str, m.User]:
-        async with sessionmaker() as s:
-            return {u.email: u for u in await s.scalars(sa.select(m.User))}
-
-    by_email = asyncio.run(users())
-    cache: dict[str, dict[str, str]] = {}
-
-    def headers(who: str) -> dict[str, str]:
-        if who not in cache:
-            token = issue_token(client.app.state.jwt_auth, settings, by_email[world.users[who]])
-            cache[who] = {"Authorization": f"Bearer {token}"}
-        return cache[who]
-
-    return headers
-
-
 def names(world: World, items: list[dict[str, Any]]) -> list[str]:
     by_id = {str(v): k for k, v in world.jobs.items()}
     return [by_id.get(j["id"], j["id"]) for j in items]

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import World
+from tests.conftest import World, login
 
 
 def test_health_checks_the_database(client: TestClient[Any]) -> None:
@@ -22,3 +22,8 @@ def test_technician_sees_only_their_own_jobs(client: TestClient[Any], world: Wor
     other = client.get(f"/api/jobs/{world.jobs['north_open']}", headers=auth("tech_n1"))
     assert other.status_code == 404
     assert other.headers["content-type"].startswith("application/problem+json")
+
+
+def test_logging_in_gives_a_bearer_token_that_works(client: TestClient[Any], world: World) -> None:
+    headers = login(client, world.users["disp_north"])
+    assert client.get("/api/me", headers=headers).json()["email"] == world.users["disp_north"]

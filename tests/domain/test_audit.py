@@ -13,35 +13,10 @@ from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import cli
-from api.auth import issue_token
-from api.settings import Settings
 from domain import models as m
 from domain.audit import GENESIS_HASH, entry_hash, verify_chain
 from domain.enums import Role
 from tests.conftest import World
-
-
-@pytest.fixture
-def auth(
-    client: TestClient[Any], world: World, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> Any:
-    """conftest's `auth`, with the tokens signed directly: a real login costs an Argon2 verification (about half
-    a second on a busy machine) and is covered by the smoke and demo-seed tests."""
-
-    async def users() -> dict[str, m.User]:
-        async with sessionmaker() as s:
-            return {u.email: u for u in await s.scalars(sa.select(m.User))}
-
-    by_email = asyncio.run(users())
-    cache: dict[str, dict[str, str]] = {}
-
-    def headers(who: str) -> dict[str, str]:
-        if who not in cache:
-            token = issue_token(client.app.state.jwt_auth, settings, by_email[world.users[who]])
-            cache[who] = {"Authorization": f"Bearer {token}"}
-        return cache[who]
-
-    return headers
 
 
 def audit_log(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[list[m.AuditEntry], m.AuditHead]:
