@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Litestar
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "sessionmaker": sessionmaker,
         "jwt_auth": jwt_auth,
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
+        "sqlite_writers": asyncio.Lock() if engine.dialect.name == "sqlite" else None,
         "locator": AddressLocator(
             geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
         ),

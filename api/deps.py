@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import idempotency
 from api.problems import PreconditionRequired
+from domain.db import write_intent
 from domain.principal import Principal
 
 MAX_PAGE = 200
@@ -25,7 +28,10 @@ async def provide_session(
     A failed commit therefore becomes an error response, never a success the database did not keep. A POST sent
     with an Idempotency-Key stores its answer in the same transaction (see api.idempotency).
     """
-    async with state.sessionmaker() as session:
+    # SQLite has one write lock and its busy handler is not fair: under a burst some writers starve past the busy
+    # timeout. Queueing this process's writers first (FIFO) leaves SQLite only the contention between processes.
+    queue: asyncio.Lock | None = state.sqlite_writers if write_intent.get() else None
+    async with queue or contextlib.nullcontext(), state.sessionmaker() as session:
         claim = await idempotency.replay_or_claim(request, session)
         try:
             yield session
