@@ -222,7 +222,7 @@ def plan_from_routes(problem: Problem, matrix: TravelMatrix, routes: list[list[i
         stops, distance = [], 0.0
         for number in customers:
             job = jobs[str(number)]
-            leg = matrix.time[here][job.location]
+            leg = matrix.time_of(here, job.location)
             arrival = free_at + leg
             start = max(arrival, job.windows[0].start)
             stops.append(
@@ -235,18 +235,18 @@ def plan_from_routes(problem: Problem, matrix: TravelMatrix, routes: list[list[i
                     waiting=start - arrival,
                 )
             )
-            distance += matrix.exact[here][job.location]
+            distance += matrix.exact_of(here, job.location)
             here, free_at = job.location, start + job.duration
-        distance += matrix.exact[here][depot]
+        distance += matrix.exact_of(here, depot)
         planned.append(
             Route(
                 technician=technician.id if k < len(shifts) else name,
                 shift=name,
                 stops=tuple(stops),
                 start=shift.start,
-                end=free_at + matrix.time[here][depot],
+                end=free_at + matrix.time_of(here, depot),
                 distance=distance,
-                travel_time=sum(s.travel for s in stops) + matrix.time[here][depot],
+                travel_time=sum(s.travel for s in stops) + matrix.time_of(here, depot),
             )
         )
     served = {s.job for r in planned for s in r.stops}
@@ -273,10 +273,10 @@ def exact_lateness(problem: Problem, matrix: TravelMatrix, routes: list[list[int
         here, clock = shift.start_location, float(shift.start)
         for number in customers:
             job = jobs[str(number)]
-            clock = max(clock + matrix.exact[here][job.location], job.windows[0].start)
+            clock = max(clock + matrix.exact_of(here, job.location), job.windows[0].start)
             late = max(late, clock - job.windows[-1].end)
             here, clock = job.location, clock + job.duration
-        late = max(late, clock + matrix.exact[here][shift.end_location] - shift.end)
+        late = max(late, clock + matrix.exact_of(here, shift.end_location) - shift.end)
     return late / SCALE if late > 1e-6 else 0.0  # below that, floating-point noise
 
 

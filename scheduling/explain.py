@@ -20,8 +20,8 @@ def explain_unassigned(problem: Problem, matrix: TravelMatrix, job: Job) -> tupl
         return ("every skilled technician is excluded from this job, or is not the one it requires",)
     reachable = []
     for _, shift in permitted:
-        arrive = shift.start + matrix.time[shift.start_location][job.location]
-        latest_start = shift.end - job.duration - matrix.time[job.location][shift.end_location]
+        arrive = shift.start + matrix.time_of(shift.start_location, job.location)
+        latest_start = shift.end - job.duration - matrix.time_of(job.location, shift.end_location)
         windows = job.windows or ()
         if latest_start < arrive:
             continue

@@ -51,6 +51,8 @@ class Shift(Struct, frozen=True):
     start_location: NonNegative
     end_location: NonNegative
     breaks: tuple[Break, ...] = ()
+    # Time the technician may work past `end`, at the overtime cost of the weights.
+    overtime: NonNegative = 0
     max_travel: NonNegative | None = None
     capacity: NonNegative | None = None
 
@@ -67,10 +69,14 @@ class SkillNeed(Struct, frozen=True):
 
 
 class Pin(Struct, frozen=True):
-    """Work that must stay with its shift (dispatched or under way); `sequence` orders pinned visits."""
+    """Work that must stay with its shift (dispatched or under way); `sequence` orders pinned visits.
+
+    With `start`, the visit is frozen: it starts exactly then (work under way, or promised before the freeze).
+    """
 
     shift: str
     sequence: NonNegative = 0
+    start: NonNegative | None = None
 
 
 class Job(Struct, frozen=True):
@@ -84,13 +90,31 @@ class Job(Struct, frozen=True):
     demand: NonNegative = 0
     required_technicians: tuple[str, ...] = ()
     excluded_technicians: tuple[str, ...] = ()
+    # Soft: the customer would rather these technicians came, and the visit started inside this window.
+    preferred_technicians: tuple[str, ...] = ()
+    preferred_window: Window | None = None
+    # The SLA deadline on the problem clock: leaving the job out costs more the closer it is.
+    due: NonNegative | None = None
     pin: Pin | None = None
 
 
 class Weights(Struct, frozen=True):
+    """The soft goals' weights, per unit: of time for times, of distance for distance, per job for the others."""
+
     travel_time: NonNegative = 1
     distance: NonNegative = 0
-    waiting: NonNegative = 0
+    # Per unit of a route's span (first departure to return): waiting and idle time are what it adds to travel.
+    span: NonNegative = 0
+    overtime: NonNegative = 10
+    # Per unit of time a visit starts after the end of its preferred window.
+    lateness: NonNegative = 1
+    # Per job done by a technician other than a preferred one.
+    preferred_technician: NonNegative = 600
+    # Per skill level a technician holds above what the job needs.
+    over_qualification: NonNegative = 60
+    # Per job a route carries above an even share of the assigned jobs.
+    fairness: NonNegative = 0
+    # Per route used.
     vehicle: NonNegative = 0
 
 
@@ -105,7 +129,7 @@ class Problem(Struct, frozen=True):
     # Euclidean only: the travel time of one unit of distance.
     time_per_distance: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     weights: Weights = Weights()
-    # Nothing starting before this moves (re-planning during the day).
+    # Re-planning during the day: no visit that is not frozen (pinned with a start) may start before this.
     freeze_time: NonNegative | None = None
 
     def __post_init__(self) -> None:
@@ -126,6 +150,7 @@ def _check(p: Problem) -> None:
                 )
     tech_ids: set[str] = set()
     shift_ids: set[str] = set()
+    shift_bounds: dict[str, tuple[int, int]] = {}
     for t in p.technicians:
         if t.id in tech_ids:
             raise ProblemError(f"technician {t.id!r}: id used twice")
@@ -135,6 +160,7 @@ def _check(p: Problem) -> None:
             if s.id in shift_ids:
                 raise ProblemError(f"{where}: shift id used twice")
             shift_ids.add(s.id)
+            shift_bounds[s.id] = (s.start, s.end + s.overtime)
             if s.end < s.start:
                 raise ProblemError(f"{where}: ends ({s.end}) before it starts ({s.start})")
             for field, place in (("start_location", s.start_location), ("end_location", s.end_location)):
@@ -163,12 +189,19 @@ def _check(p: Problem) -> None:
         for field, ids in (
             ("required_technicians", j.required_technicians),
             ("excluded_technicians", j.excluded_technicians),
+            ("preferred_technicians", j.preferred_technicians),
         ):
             for tid in ids:
                 if tid not in tech_ids:
                     raise ProblemError(f"{where}: {field} names unknown technician {tid!r}")
-        if j.pin is not None and j.pin.shift not in shift_ids:
-            raise ProblemError(f"{where}: pinned to unknown shift {j.pin.shift!r}")
+        if j.preferred_window is not None and j.preferred_window.end < j.preferred_window.start:
+            raise ProblemError(f"{where} preferred_window: ends before it starts")
+        if j.pin is not None:
+            if j.pin.shift not in shift_ids:
+                raise ProblemError(f"{where}: pinned to unknown shift {j.pin.shift!r}")
+            bounds = shift_bounds[j.pin.shift]
+            if j.pin.start is not None and not bounds[0] <= j.pin.start <= bounds[1]:
+                raise ProblemError(f"{where}: frozen start {j.pin.start} lies outside shift {j.pin.shift!r}")
 
 
 problem_decoder = msgspec.json.Decoder(Problem)

@@ -1,39 +1,45 @@
-"""`solve`: the OR-Tools routing model of the problem, every job optional with a priority-weighted penalty.
+"""`solve`: a first plan of our own at once, then OR-Tools' local search for the rest of the time limit.
 
-One vehicle per shift. Hard rules are constraints of the model (windows, shifts, breaks, skills, required and
-excluded technicians, capacity, maximum travel, pins); dropping a job costs more than any route could save, so
-the solver assigns as much, and as important, work as it can.
+The first plan is the previous plan when one is given and still holds, else the construction heuristic's; it is
+handed to OR-Tools as its starting assignment, so OR-Tools never runs its own first-solution phase (which ignores
+the time limit on large problems). Guided local search improves it until the limit.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+import msgspec
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
+from scheduling.construct import construct
 from scheduling.explain import explain_unassigned
+from scheduling.model import Model, build_model
+from scheduling.objective import objective_breakdown
+from scheduling.penalties import DROP_PENALTY
 from scheduling.plan import BreakTaken, Plan, Route, Stop, Totals, Unassigned
 from scheduling.problem import Problem
+from scheduling.timeline import close, open_cursor, time_route, visit
 from scheduling.travel import TravelMatrix, build_matrix
-from scheduling.validate import allowed, holds_skills, route_distance
+from scheduling.validate import route_distance
 
-# Dropping a job must cost more than any travel it would save; each priority step doubles the stake.
-DROP_PENALTY = 10**9
+__all__ = ["DROP_PENALTY", "Progress", "solve"]
+
+LNS_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+)
+LARGE = 100_000
+# Seconds kept back from the caller's limit for reading the solution out and explaining what was left out.
+MARGIN = 0.2
+BREAK_SHIFT_LIMIT = 50
+NEIGHBOURS = 40
 Progress = Callable[[dict[str, float]], None]
-
-
-@dataclass
-class _Model:
-    problem: Problem
-    matrix: TravelMatrix
-    manager: pywrapcp.RoutingIndexManager
-    routing: pywrapcp.RoutingModel
-    time: pywrapcp.RoutingDimension
-    node_location: list[int]
-    breaks: list[list[pywrapcp.IntervalVar]]
 
 
 def solve(
@@ -45,144 +51,191 @@ def solve(
     on_progress: Progress | None = None,
 ) -> Plan:
     """The best plan found within `time_limit` seconds. Never raises for a hard problem: jobs that cannot be
-    served are returned as unassigned with their reasons."""
+    served are returned as unassigned with their reasons. `on_progress` hears of every better plan found, with
+    the seconds elapsed, its objective and the jobs it assigns."""
     started = time.perf_counter()
+    deadline = started + time_limit - min(time_limit * 0.05, MARGIN)
     matrix = build_matrix(problem)
     if not problem.jobs or not problem.shifts:
         return _plan_without_routes(problem, matrix, started)
-    model = _build(problem, matrix)
+    model = build_model(problem, matrix)
+    routing = model.routing
     first_ms: list[int] = []
 
-    def on_solution() -> None:
+    def report(objective: float, assigned: int) -> None:
         elapsed = time.perf_counter() - started
         if not first_ms:
             first_ms.append(int(elapsed * 1000))
         if on_progress is not None:
-            on_progress({"elapsed": elapsed, "objective": float(model.routing.CostVar().Max())})
+            on_progress({"elapsed": elapsed, "objective": objective, "assigned": float(assigned)})
 
-    model.routing.AddAtSolutionCallback(on_solution)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    remaining = max(0.01, time_limit - (time.perf_counter() - started))
-    params.time_limit.FromMilliseconds(int(remaining * 1000))
+    def on_solution() -> None:
+        assigned = sum(1 for node in range(len(problem.jobs)) if routing.ActiveVar(node).Value())
+        report(float(routing.CostVar().Max()), assigned)
+
+    routing.AddAtSolutionCallback(on_solution)
+    start_routes = _start_routes(model, hint, deadline)
+    routing.CloseModelWithParameters(search_parameters(time_limit, seed, len(problem.jobs)))
+    fallback = _plan_from_routes(model, start_routes, started)
+    report(float(fallback.objective["total"]), fallback.totals.assigned)
+    initial = _timed_assignment(model, start_routes) if _search_can_start(problem) else None
     solution = None
+    if initial is not None and time.perf_counter() < deadline:
+        params = search_parameters(deadline - time.perf_counter(), seed, len(problem.jobs))
+        solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    if solution is None:
+        # OR-Tools could not take our start over (it happens with breaks on hundreds of shifts): the
+        # constructed plan stands, feasible by construction and checked by the same timeline.
+        return _restamp(fallback, first_ms, started)
+    plan = _extract(model, solution, first_ms[0] if first_ms else None, started)
+    return (
+        plan
+        if plan.objective["total"] <= fallback.objective["total"]
+        else _restamp(fallback, first_ms, started)
+    )
+
+
+def _search_can_start(problem: Problem) -> bool:
+    """Whether OR-Tools can take over our first plan. With breaks on many shifts it cannot: its restore phase
+    places breaks by a search of its own that fails (measured from about 60 shifts with breaks) after running
+    past the time limit (19 s on a 10 s limit at 2,000 jobs and 308 shifts)."""
+    return sum(1 for _, shift in problem.shifts if shift.breaks) <= BREAK_SHIFT_LIMIT
+
+
+def _restamp(plan: Plan, first_ms: list[int], started: float) -> Plan:
+    return msgspec.structs.replace(
+        plan,
+        first_solution_ms=first_ms[0] if first_ms else None,
+        solve_ms=int((time.perf_counter() - started) * 1000),
+    )
+
+
+def search_parameters(
+    seconds: float, seed: int = 0, jobs: int = 0
+) -> pywrapcp.DefaultRoutingSearchParameters:
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    operators = params.local_search_operators
+    # The insertion-based LNS operators cost a full cheapest-insertion pass per move: measured on Solomon they
+    # lose more time than they gain, and at a thousand jobs they leave room for a handful of moves a second.
+    for name in LNS_OPERATORS:
+        setattr(operators, name, optional_boolean_pb2.BOOL_FALSE)
+    # OR-Tools' search is deterministic; the seed only needs to reach the parts that draw at random.
+    params.log_tag = f"seed-{seed}"
+    params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
+    return params
+
+
+def _start_routes(model: Model, hint: Plan | None, deadline: float) -> list[list[int]]:
+    """The previous plan's routes when they still hold, else the construction's."""
     if hint is not None:
-        initial = model.routing.ReadAssignmentFromRoutes(_hint_routes(model, hint), True)
-        if initial is not None:
-            solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
-    if solution is None:
-        solution = model.routing.SolveWithParameters(params)
-    solve_ms = int((time.perf_counter() - started) * 1000)
-    if solution is None:
-        plan = _plan_without_routes(problem, matrix, started)
-        return Plan(
-            routes=plan.routes,
-            unassigned=plan.unassigned,
-            totals=plan.totals,
-            status="no_solution",
-            solve_ms=solve_ms,
-        )
-    return _extract(model, solution, first_ms[0] if first_ms else None, solve_ms)
-
-
-def _build(problem: Problem, matrix: TravelMatrix) -> _Model:
-    shifts = problem.shifts
-    jobs = problem.jobs
-    node_location = [j.location for j in jobs]
-    starts, ends = [], []
-    for _, shift in shifts:
-        starts.append(len(node_location))
-        node_location.append(shift.start_location)
-        ends.append(len(node_location))
-        node_location.append(shift.end_location)
-    n = len(node_location)
-    service = [j.duration for j in jobs] + [0] * (n - len(jobs))
-    manager = pywrapcp.RoutingIndexManager(n, len(shifts), starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
-
-    w = problem.weights
-    cost = [
-        [
-            w.travel_time * matrix.time[node_location[a]][node_location[b]]
-            + w.distance * matrix.distance[node_location[a]][node_location[b]]
-            for b in range(n)
-        ]
-        for a in range(n)
-    ]
-    cost_cb = routing.RegisterTransitMatrix(cost)
-    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
-    if w.vehicle:
-        routing.SetFixedCostOfAllVehicles(w.vehicle)
-
-    time_matrix = [
-        [matrix.time[node_location[a]][node_location[b]] + service[a] for b in range(n)] for a in range(n)
-    ]
-    time_cb = routing.RegisterTransitMatrix(time_matrix)
-    horizon = max(s.end for _, s in shifts)
-    for j in jobs:
-        for win in j.windows:
-            horizon = max(horizon, win.end)
-    routing.AddDimension(time_cb, horizon, horizon, False, "time")
-    time_dim = routing.GetDimensionOrDie("time")
-    if w.waiting:
-        time_dim.SetSpanCostCoefficientForAllVehicles(w.waiting)
-
-    for v, (_, shift) in enumerate(shifts):
-        time_dim.CumulVar(routing.Start(v)).SetRange(shift.start, shift.end)
-        time_dim.CumulVar(routing.End(v)).SetRange(shift.start, shift.end)
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
-
-    solver = routing.solver()
-    breaks: list[list[pywrapcp.IntervalVar]] = []
-    for v, (_, shift) in enumerate(shifts):
-        intervals = [
-            solver.FixedDurationIntervalVar(
-                b.earliest_start, b.latest_end - b.duration, b.duration, False, f"break-{v}-{k}"
+        routes = _hint_routes(model, hint)
+        if all(
+            time_route(
+                [model.problem.jobs[j] for j in route],
+                shift,
+                model.matrix,
+                not_before=model.problem.freeze_time or 0,
             )
-            for k, b in enumerate(shift.breaks)
-        ]
-        if intervals:
-            time_dim.SetBreakIntervalsOfVehicle(intervals, v, service)
-        breaks.append(intervals)
+            is not None
+            and all(v in model.able[j] for j in route)
+            for v, ((_, shift), route) in enumerate(zip(model.problem.shifts, routes, strict=True))
+        ):
+            return routes
+    # Leave most of the time for the search: the construction stops adding work at a third of what is left.
+    budget = max(0.0, deadline - time.perf_counter())
+    return construct(model.problem, model.matrix, model.able, deadline=time.perf_counter() + budget / 3)
 
-    if any(s.capacity is not None for _, s in shifts):
-        demand = [j.demand for j in jobs] + [0] * (n - len(jobs))
-        demand_cb = routing.RegisterUnaryTransitVector(demand)
-        capacities = [s.capacity if s.capacity is not None else sum(demand) for _, s in shifts]
-        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, capacities, True, "load")
-    if any(s.max_travel is not None for _, s in shifts):
-        travel_only = routing.RegisterTransitMatrix(
-            [[matrix.time[node_location[a]][node_location[b]] for b in range(n)] for a in range(n)]
+
+def _plan_from_routes(model: Model, routes: list[list[int]], started: float) -> Plan:
+    """A plan from routes the timeline accepts, timed by the timeline."""
+    problem, matrix = model.problem, model.matrix
+    jobs = {j.id: j for j in problem.jobs}
+    out: list[Route] = []
+    for (technician, shift), route in zip(problem.shifts, routes, strict=True):
+        if not route:
+            continue
+        cursor = open_cursor(shift)
+        stops = []
+        for node in route:
+            job = problem.jobs[node]
+            step = visit(cursor, job, shift, matrix, not_before=problem.freeze_time or 0)
+            assert step is not None, "construction and hints are checked against the same timeline"
+            cursor, timed = step
+            stops.append(
+                Stop(
+                    job=job.id,
+                    arrival=timed.arrival,
+                    start=timed.start,
+                    end=timed.end,
+                    travel=timed.travel,
+                    waiting=timed.start - timed.arrival,
+                )
+            )
+        closed = close(cursor, shift, matrix)
+        assert closed is not None
+        route_plan = Route(
+            technician=technician.id,
+            shift=shift.id,
+            stops=tuple(stops),
+            breaks=tuple(
+                BreakTaken(start=at, end=at + shift.breaks[k].duration) for k, at in sorted(closed.taken)
+            ),
+            start=shift.start,
+            end=closed.free_at,
+            distance=0.0,
+            travel_time=closed.travel,
         )
-        limits = [s.max_travel if s.max_travel is not None else horizon * 2 for _, s in shifts]
-        routing.AddDimensionWithVehicleCapacity(travel_only, 0, limits, True, "travel")
-
-    shift_index = {s.id: v for v, (_, s) in enumerate(shifts)}
-    pinned: dict[int, list[tuple[int, int]]] = {}
-    for node, job in enumerate(jobs):
-        index = manager.NodeToIndex(node)
-        cumul = time_dim.CumulVar(index)
-        if job.windows:
-            cumul.SetRange(job.windows[0].start, job.windows[-1].end)
-            for before, after in itertools.pairwise(job.windows):
-                cumul.RemoveInterval(before.end + 1, after.start - 1)
-        able = [v for v, (t, _) in enumerate(shifts) if holds_skills(t, job) and allowed(t, job)]
-        if job.pin is not None:
-            able = [shift_index[job.pin.shift]]
-            pinned.setdefault(able[0], []).append((job.pin.sequence, index))
-        if len(able) < len(shifts):
-            routing.VehicleVar(index).SetValues([-1, *able])
-        routing.AddDisjunction([index], DROP_PENALTY * (2**job.priority) * (100 if job.pin else 1))
-    for visits in pinned.values():
-        visits.sort()
-        for (_, a), (_, b) in itertools.pairwise(visits):
-            solver.Add(time_dim.CumulVar(a) < time_dim.CumulVar(b))
-    return _Model(problem, matrix, manager, routing, time_dim, node_location, breaks)
+        out.append(_with_distance(route_plan, route_distance(route_plan, shift, jobs, matrix)))
+    served = {s.job for r in out for s in r.stops}
+    return _plan(
+        problem,
+        matrix,
+        tuple(out),
+        left_out_ids={j.id for j in problem.jobs if j.id not in served},
+        first_ms=None,
+        started=started,
+    )
 
 
-def _hint_routes(model: _Model, hint: Plan) -> list[list[int]]:
+def _timed_assignment(model: Model, routes: list[list[int]]) -> pywrapcp.Assignment | None:
+    """The routes as a complete assignment: successors, every visit's start and every break's start.
+
+    Left for OR-Tools to complete (`ReadAssignmentFromRoutes`), placing the breaks is a search of its own that
+    takes seconds at hundreds of jobs and can fail; the timeline knows them already.
+    """
+    problem, routing = model.problem, model.routing
+    assignment = routing.solver().Assignment()
+    if not routing.RoutesToAssignment(routes, True, True, assignment):
+        return None
+    for v, ((_, shift), route) in enumerate(zip(problem.shifts, routes, strict=True)):
+        cursor = open_cursor(shift)
+        starts = []
+        for node in route:
+            step = visit(cursor, problem.jobs[node], shift, model.matrix, not_before=problem.freeze_time or 0)
+            if step is None:
+                return None
+            cursor, timed = step
+            starts.append((model.manager.NodeToIndex(node), timed.start))
+        closed = close(cursor, shift, model.matrix)
+        if closed is None:
+            return None
+        starts += [(routing.Start(v), shift.start), (routing.End(v), closed.free_at)]
+        for index, at in starts:
+            cumul = model.time.CumulVar(index)
+            assignment.Add(cumul)
+            assignment.SetValue(cumul, at)
+        for k, at in closed.taken:
+            interval = model.breaks[v][k]
+            assignment.Add(interval)
+            assignment.SetStartValue(interval, at)
+            assignment.SetDurationValue(interval, shift.breaks[k].duration)
+            assignment.SetEndValue(interval, at + shift.breaks[k].duration)
+            assignment.SetPerformedValue(interval, 1)
+    return assignment
+
+
+def _hint_routes(model: Model, hint: Plan) -> list[list[int]]:
     index_of_job = {j.id: i for i, j in enumerate(model.problem.jobs)}
     by_shift = {r.shift: r for r in hint.routes}
     routes = []
@@ -192,7 +245,7 @@ def _hint_routes(model: _Model, hint: Plan) -> list[list[int]]:
     return routes
 
 
-def _extract(model: _Model, solution: pywrapcp.Assignment, first_ms: int | None, solve_ms: int) -> Plan:
+def _extract(model: Model, solution: pywrapcp.Assignment, first_ms: int | None, started: float) -> Plan:
     problem, matrix, routing, manager = model.problem, model.matrix, model.routing, model.manager
     jobs = {j.id: j for j in problem.jobs}
     taken_breaks = {}
@@ -207,18 +260,18 @@ def _extract(model: _Model, solution: pywrapcp.Assignment, first_ms: int | None,
     routes: list[Route] = []
     served: set[str] = set()
     for v, (technician, shift) in enumerate(problem.shifts):
-        index = routing.Start(v)
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        if routing.IsEnd(index):
+            continue
         stops: list[Stop] = []
         here = shift.start_location
-        free_at = solution.Min(model.time.CumulVar(index))
-        route_start = free_at
+        route_start = solution.Min(model.time.CumulVar(routing.Start(v)))
+        free_at = route_start
         travel_total = 0
-        index = solution.Value(routing.NextVar(index))
         while not routing.IsEnd(index):
-            node = manager.IndexToNode(index)
-            job = problem.jobs[node]
+            job = problem.jobs[manager.IndexToNode(index)]
             start = solution.Min(model.time.CumulVar(index))
-            leg = matrix.time[here][job.location]
+            leg = matrix.time_of(here, job.location)
             arrival = free_at + leg
             stops.append(
                 Stop(
@@ -234,15 +287,13 @@ def _extract(model: _Model, solution: pywrapcp.Assignment, first_ms: int | None,
             travel_total += leg
             here, free_at = job.location, start + job.duration
             index = solution.Value(routing.NextVar(index))
-        travel_total += matrix.time[here][shift.end_location]
+        travel_total += matrix.time_of(here, shift.end_location)
         breaks = tuple(
             BreakTaken(start=s, end=e)
             for k in range(len(shift.breaks))
             if (s_e := taken_breaks.get(f"break-{v}-{k}")) is not None
             for s, e in [s_e]
         )
-        if not stops:
-            continue
         route = Route(
             technician=technician.id,
             shift=shift.id,
@@ -253,59 +304,79 @@ def _extract(model: _Model, solution: pywrapcp.Assignment, first_ms: int | None,
             distance=0.0,
             travel_time=travel_total,
         )
-        distance = route_distance(route, shift, jobs, matrix)
-        routes.append(
-            Route(
-                technician=route.technician,
-                shift=route.shift,
-                stops=route.stops,
-                breaks=breaks,
-                start=route.start,
-                end=route.end,
-                distance=distance,
-                travel_time=travel_total,
-            )
-        )
+        routes.append(_with_distance(route, route_distance(route, shift, jobs, matrix)))
     left_out = [j for j in problem.jobs if j.id not in served]
-    unassigned = tuple(Unassigned(job=j.id, reasons=explain_unassigned(problem, matrix, j)) for j in left_out)
+    return _plan(
+        problem,
+        matrix,
+        tuple(routes),
+        left_out_ids={j.id for j in left_out},
+        first_ms=first_ms,
+        started=started,
+        reported=int(solution.ObjectiveValue()),
+    )
+
+
+def _with_distance(route: Route, distance: float) -> Route:
+    return Route(
+        technician=route.technician,
+        shift=route.shift,
+        stops=route.stops,
+        breaks=route.breaks,
+        start=route.start,
+        end=route.end,
+        distance=distance,
+        travel_time=route.travel_time,
+    )
+
+
+def _plan(
+    problem: Problem,
+    matrix: TravelMatrix,
+    routes: tuple[Route, ...],
+    *,
+    left_out_ids: set[str],
+    first_ms: int | None,
+    started: float,
+    reported: int | None = None,
+    status: str = "feasible",
+) -> Plan:
+    unassigned = tuple(
+        Unassigned(job=j.id, reasons=explain_unassigned(problem, matrix, j))
+        for j in problem.jobs
+        if j.id in left_out_ids
+    )
     totals = Totals(
         distance=sum(r.distance for r in routes),
         travel_time=sum(r.travel_time for r in routes),
         waiting_time=sum(s.waiting for r in routes for s in r.stops),
         vehicles_used=len(routes),
-        assigned=len(served),
-        unassigned=len(left_out),
+        assigned=sum(len(r.stops) for r in routes),
+        unassigned=len(unassigned),
     )
-    penalty = sum(DROP_PENALTY * (2**j.priority) for j in left_out)
-    objective = {
-        "total": int(solution.ObjectiveValue()),
-        "unassigned_penalty": penalty,
-        "routing": int(solution.ObjectiveValue()) - penalty,
-    }
+    objective = objective_breakdown(problem, matrix, routes, left_out_ids)
+    if reported is not None:
+        objective["solver"] = reported
     return Plan(
-        routes=tuple(routes),
+        routes=routes,
         unassigned=unassigned,
         totals=totals,
         objective=objective,
+        status=status,
         first_solution_ms=first_ms,
-        solve_ms=solve_ms,
-    )
-
-
-def _plan_without_routes(problem: Problem, matrix: TravelMatrix, started: float) -> Plan:
-    unassigned = tuple(
-        Unassigned(job=j.id, reasons=explain_unassigned(problem, matrix, j)) for j in problem.jobs
-    )
-    return Plan(
-        routes=(),
-        unassigned=unassigned,
-        totals=Totals(
-            distance=0.0,
-            travel_time=0,
-            waiting_time=0,
-            vehicles_used=0,
-            assigned=0,
-            unassigned=len(unassigned),
-        ),
         solve_ms=int((time.perf_counter() - started) * 1000),
+    )
+
+
+def _plan_without_routes(
+    problem: Problem, matrix: TravelMatrix, started: float, status: str = "feasible"
+) -> Plan:
+    return _plan(
+        problem,
+        matrix,
+        (),
+        left_out_ids={j.id for j in problem.jobs},
+        first_ms=None,
+        started=started,
+        status=status,
     )

@@ -57,7 +57,7 @@ def validate(problem: Problem, plan: Plan, matrix: TravelMatrix | None = None) -
                 )
             else:
                 seen[stop.job] = route.shift
-        out.extend(_check_route(route, technician, shift, jobs, matrix))
+        out.extend(_check_route(route, technician, shift, jobs, matrix, problem.freeze_time))
     listed = {u.job for u in plan.unassigned}
     for job in problem.jobs:
         if job.id not in seen and job.id not in listed:
@@ -70,7 +70,12 @@ def validate(problem: Problem, plan: Plan, matrix: TravelMatrix | None = None) -
 
 
 def _check_route(
-    route: Route, technician: Technician, shift: Shift, jobs: dict[str, Job], matrix: TravelMatrix
+    route: Route,
+    technician: Technician,
+    shift: Shift,
+    jobs: dict[str, Job],
+    matrix: TravelMatrix,
+    freeze_time: int | None,
 ) -> list[Violation]:
     out: list[Violation] = []
     known = [s for s in route.stops if s.job in jobs]
@@ -91,17 +96,28 @@ def _check_route(
             out.append(
                 Violation("technician", subject, f"{technician.id} is excluded or not the required one")
             )
-        leg = matrix.time[here][job.location]
+        leg = matrix.time_of(here, job.location)
         paused = sum(b.end - b.start for b in breaks if free_at <= b.start and b.end <= stop.start)
         earliest = free_at + leg + paused
         if stop.start < earliest:
             out.append(
                 Violation("travel", subject, f"starts at {stop.start}, cannot arrive before {earliest}")
             )
-        if not in_some_window(job, stop.start):
-            out.append(
-                Violation("window", subject, f"starts at {stop.start}, outside every window of the job")
-            )
+        frozen = job.pin.start if job.pin is not None else None
+        if frozen is not None:
+            if stop.start != frozen:
+                out.append(Violation("frozen", subject, f"starts at {stop.start}, frozen at {frozen}"))
+        else:
+            if not in_some_window(job, stop.start):
+                out.append(
+                    Violation("window", subject, f"starts at {stop.start}, outside every window of the job")
+                )
+            if freeze_time is not None and stop.start < freeze_time:
+                out.append(
+                    Violation(
+                        "freeze", subject, f"starts at {stop.start}, before the freeze at {freeze_time}"
+                    )
+                )
         if stop.end != stop.start + job.duration:
             out.append(Violation("duration", subject, f"ends at {stop.end}, not start + {job.duration}"))
         for b in breaks:
@@ -110,12 +126,14 @@ def _check_route(
         load += job.demand
         travel += leg
         here, free_at = job.location, stop.end
-    back = matrix.time[here][shift.end_location]
+    back = matrix.time_of(here, shift.end_location)
     paused = sum(b.end - b.start for b in breaks if free_at <= b.start)
-    if free_at + back + paused > shift.end:
+    if free_at + back + paused > shift.end + shift.overtime:
         out.append(
             Violation(
-                "shift", route.shift, f"returns at {free_at + back + paused}, after its shift ({shift.end})"
+                "shift",
+                route.shift,
+                f"returns at {free_at + back + paused}, after its shift and overtime ({shift.end + shift.overtime})",
             )
         )
     travel += back
@@ -143,6 +161,6 @@ def route_distance(route: Route, shift: Shift, jobs: dict[str, Job], matrix: Tra
     here, total = shift.start_location, 0.0
     for stop in route.stops:
         location = jobs[stop.job].location
-        total += matrix.exact[here][location]
+        total += matrix.exact_of(here, location)
         here = location
-    return total + matrix.exact[here][shift.end_location] if route.stops else 0.0
+    return total + matrix.exact_of(here, shift.end_location) if route.stops else 0.0
