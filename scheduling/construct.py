@@ -23,10 +23,16 @@ NEIGHBOURS = 60
 
 
 def construct(
-    problem: Problem, matrix: TravelMatrix, able: list[set[int]], *, deadline: float | None = None
+    problem: Problem,
+    matrix: TravelMatrix,
+    able: list[set[int]],
+    *,
+    deadline: float | None = None,
+    start_from: list[list[int]] | None = None,
 ) -> list[list[int]]:
     """Routes of job indices, one per shift in `problem.shifts` order. `able[j]` holds the shifts that may do
-    job j. Stops adding work once `deadline` (a `time.perf_counter()` value) has passed."""
+    job j. Stops adding work once `deadline` (a `time.perf_counter()` value) has passed. `start_from` (a previous
+    plan's routes) is kept visit by visit as far as it still holds, before the pinned work and the rest."""
     jobs = problem.jobs
     shifts = problem.shifts
     routes: list[list[int]] = [[] for _ in shifts]
@@ -40,7 +46,10 @@ def construct(
     nearest = _nearest_jobs(problem, matrix)
     for v, (_, shift) in enumerate(shifts):
         cursor = open_cursor(shift)
-        for j in sorted(pinned.get(v, []), key=lambda j: _sequence(jobs[j])):
+        kept = [j for j in (start_from[v] if start_from else []) if v in able[j]]
+        for j in [*kept, *sorted(pinned.get(v, []), key=lambda j: _sequence(jobs[j]))]:
+            if routed[j]:
+                continue
             step = _try(cursor, jobs[j], shift, matrix, not_before)
             if step is not None:
                 cursor = step

@@ -23,13 +23,22 @@ ROAD_FACTOR = 1.3
 SPEED = 30_000 / HOUR  # metres per second
 
 
-def field_service_problem(jobs: int, *, seed: int = 0, technicians: int | None = None) -> Problem:
+def field_service_problem(
+    jobs: int,
+    *,
+    seed: int = 0,
+    technicians: int | None = None,
+    city_metres: int = CITY_METRES,
+    service_minutes: tuple[int, int] = (30, 90),
+) -> Problem:
+    """An instance with `jobs` jobs; the defaults are the documented field-service benchmark, the keywords let a
+    benchmark ask for a denser day (a smaller city, shorter jobs)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     n_technicians = technicians or max(1, math.ceil(jobs / JOBS_PER_TECHNICIAN))
     locations: list[Location] = []
 
     def place() -> int:
-        locations.append(Location(x=rng.uniform(0, CITY_METRES), y=rng.uniform(0, CITY_METRES)))
+        locations.append(Location(x=rng.uniform(0, city_metres), y=rng.uniform(0, city_metres)))
         return len(locations) - 1
 
     crew = []
@@ -60,7 +69,7 @@ def field_service_problem(jobs: int, *, seed: int = 0, technicians: int | None =
             Job(
                 id=f"job-{k + 1}",
                 location=place(),
-                duration=rng.randrange(30, 91, 15) * 60,
+                duration=rng.randrange(service_minutes[0], service_minutes[1] + 1, 15) * 60,
                 windows=(Window(start=opens, end=opens + 2 * HOUR),),
                 skills=(SkillNeed(skill=rng.choice(SKILLS), level=rng.choice((1, 1, 2))),),
                 priority=rng.choices((0, 1, 2, 3), weights=(2, 5, 2, 1))[0],

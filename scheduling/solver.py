@@ -21,7 +21,7 @@ from scheduling.objective import objective_breakdown
 from scheduling.penalties import DROP_PENALTY
 from scheduling.plan import BreakTaken, Plan, Route, Stop, Totals, Unassigned
 from scheduling.problem import Problem
-from scheduling.timeline import close, open_cursor, time_route, visit
+from scheduling.timeline import close, open_cursor, visit
 from scheduling.travel import TravelMatrix, build_matrix
 from scheduling.validate import route_distance
 
@@ -127,24 +127,17 @@ def search_parameters(
 
 
 def _start_routes(model: Model, hint: Plan | None, deadline: float) -> list[list[int]]:
-    """The previous plan's routes when they still hold, else the construction's."""
-    if hint is not None:
-        routes = _hint_routes(model, hint)
-        if all(
-            time_route(
-                [model.problem.jobs[j] for j in route],
-                shift,
-                model.matrix,
-                not_before=model.problem.freeze_time or 0,
-            )
-            is not None
-            and all(v in model.able[j] for j in route)
-            for v, ((_, shift), route) in enumerate(zip(model.problem.shifts, routes, strict=True))
-        ):
-            return routes
+    """The previous plan's routes as far as they still hold, completed by the construction."""
+    previous = _hint_routes(model, hint) if hint is not None else None
     # Leave most of the time for the search: the construction stops adding work at a third of what is left.
     budget = max(0.0, deadline - time.perf_counter())
-    return construct(model.problem, model.matrix, model.able, deadline=time.perf_counter() + budget / 3)
+    return construct(
+        model.problem,
+        model.matrix,
+        model.able,
+        deadline=time.perf_counter() + budget / 3,
+        start_from=previous,
+    )
 
 
 def _plan_from_routes(model: Model, routes: list[list[int]], started: float) -> Plan:

@@ -69,20 +69,30 @@ def visit(
     if shift.max_travel is not None and cursor.travel + leg > shift.max_travel:
         return None
     depart = cursor.free_at
+    arrival = depart + leg
+    # `ready`: when the visit could begin, after travel and any break taken on the way or on site.
+    ready = arrival
     pending = list(cursor.pending)
     taken = list(cursor.taken)
-    start = earliest_start(job, depart + leg, not_before)
+    start = earliest_start(job, ready, not_before)
     if start is None:
         return None
-    # Take, before leaving, each break that could no longer fit after this visit.
+    # Take each break that could no longer fit after this visit: on site while waiting when it fits there
+    # (the visit starts no later that way), else before setting off.
     while pending and _too_late_after(pending[0][1], start + job.duration):
         k, rest = pending.pop(0)
-        rest_start = max(depart, rest.earliest_start)
+        rest_start = max(ready, rest.earliest_start)
         if rest_start + rest.duration > rest.latest_end:
-            return None
+            if ready != arrival:
+                return None  # a break already taken on site: setting off later is no longer an option
+            rest_start = max(depart, rest.earliest_start)
+            if rest_start + rest.duration > rest.latest_end:
+                return None
+            arrival = ready = rest_start + rest.duration + leg
+        else:
+            ready = rest_start + rest.duration
         taken.append((k, rest_start))
-        depart = rest_start + rest.duration
-        start = earliest_start(job, depart + leg, not_before)
+        start = earliest_start(job, ready, not_before)
         if start is None:
             return None
     after = Cursor(
@@ -93,7 +103,7 @@ def visit(
         load=cursor.load + job.demand,
         travel=cursor.travel + leg,
     )
-    return after, Visit(arrival=depart + leg, start=start, end=start + job.duration, travel=leg)
+    return after, Visit(arrival=arrival, start=start, end=start + job.duration, travel=leg)
 
 
 def _too_late_after(rest: Break, free_at: int) -> bool:
