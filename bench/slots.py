@@ -50,7 +50,7 @@ def main() -> None:
     plan = solve(planned, time_limit=args.solve_seconds)
     matrix = build_matrix(planned)
     windows = [Window(start=h * HOUR, end=(h + 2) * HOUR) for h in range(8, 17, 2)]
-    rng = random.Random(1)  # noqa: S311 - reproducible, not secret
+    rng = random.Random(1)
     timings, feasible = [], 0
     for request in problem.jobs[args.jobs :]:
         job = msgspec.structs.replace(request, windows=(), priority=rng.randint(0, 3))
