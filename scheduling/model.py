@@ -55,10 +55,7 @@ def build_model(problem: Problem, matrix: TravelMatrix) -> Model:
     model = Model(problem, matrix, manager, routing, None, node_location, service)
     add_travel_costs(model)
     model.time = add_time(model)
-    model.able = [
-        {v for v, (t, _) in enumerate(shifts) if holds_skills(t, job) and allowed(t, job)}
-        for job in problem.jobs
-    ]
+    model.able = able_shifts(problem)
     for rule in (
         add_time_windows,
         add_shifts,
@@ -75,6 +72,19 @@ def build_model(problem: Problem, matrix: TravelMatrix) -> Model:
     ):
         rule(model)
     return model
+
+
+def able_shifts(problem: Problem) -> list[set[int]]:
+    """For each job, the shifts that may do it: skills, required and excluded technicians, and its pin."""
+    shifts = problem.shifts
+    shift_index = {s.id: v for v, (_, s) in enumerate(shifts)}
+    able = []
+    for job in problem.jobs:
+        may = {v for v, (t, _) in enumerate(shifts) if holds_skills(t, job) and allowed(t, job)}
+        if job.pin is not None:
+            may &= {shift_index[job.pin.shift]}
+        able.append(may)
+    return able
 
 
 def _submatrix(model: Model, values: np.ndarray) -> np.ndarray:
@@ -178,11 +188,9 @@ def add_pins(model: Model) -> None:
             continue
         v = shift_index[job.pin.shift]
         index = model.manager.NodeToIndex(node)
-        if v not in model.able[node]:
-            model.able[node] = set()
+        if not model.able[node]:  # pinned to a technician who may not do it
             model.routing.ActiveVar(index).SetValue(0)
             continue
-        model.able[node] = {v}
         model.routing.VehicleVar(index).SetValues([-1, v])
         if job.pin.start is not None:
             model.time.CumulVar(index).SetValue(job.pin.start)
