@@ -48,7 +48,7 @@ def construct(
         cursor = open_cursor(shift)
         kept = [j for j in (start_from[v] if start_from else []) if v in able[j]]
         for j in [*kept, *sorted(pinned.get(v, []), key=lambda j: _sequence(jobs[j]))]:
-            if routed[j]:
+            if routed[j] or v not in able[j]:
                 continue
             step = _try(cursor, jobs[j], shift, matrix, not_before)
             if step is not None:

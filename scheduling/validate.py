@@ -5,6 +5,7 @@ It shares nothing with the solver but the problem and the travel matrix, so a so
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from scheduling.plan import Plan, Route
@@ -62,10 +63,30 @@ def validate(problem: Problem, plan: Plan, matrix: TravelMatrix | None = None) -
     for job in problem.jobs:
         if job.id not in seen and job.id not in listed:
             out.append(Violation("accounted", job.id, "neither routed nor listed as unassigned"))
-        if job.pin is not None and seen.get(job.id) != job.pin.shift:
+        if job.id in seen and job.id in listed:
+            out.append(Violation("accounted", job.id, "routed and also listed as unassigned"))
+        # Pinned work may be left out (at a high price), never moved to another shift.
+        if job.pin is not None and job.id in seen and seen[job.id] != job.pin.shift:
             out.append(
-                Violation("pinned", job.id, f"pinned to {job.pin.shift} but planned in {seen.get(job.id)}")
+                Violation("pinned", job.id, f"pinned to {job.pin.shift} but planned in {seen[job.id]}")
             )
+    out.extend(_check_pin_sequences(plan, jobs))
+    return out
+
+
+def _check_pin_sequences(plan: Plan, jobs: dict[str, Job]) -> list[Violation]:
+    out = []
+    for route in plan.routes:
+        sequences = [
+            (pin.sequence, stop.job)
+            for stop in route.stops
+            if stop.job in jobs and (pin := jobs[stop.job].pin) is not None and pin.shift == route.shift
+        ]
+        for (a, first), (b, then) in itertools.pairwise(sequences):
+            if b < a:
+                out.append(
+                    Violation("pinned", then, f"pinned at sequence {b} but visited after {first} ({a})")
+                )
     return out
 
 
