@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -13,19 +14,23 @@ from scheduling.problem import (
     Break,
     Job,
     Location,
+    Pin,
     Problem,
     ProblemError,
     Shift,
     SkillNeed,
     Technician,
+    Weights,
     Window,
 )
 from scheduling.solomon import SCALE, load_solomon
 from scheduling.solver import solve
-from scheduling.validate import validate
+from scheduling.travel import build_matrix
+from scheduling.validate import route_distance, validate
 
 SOLOMON = Path(__file__).resolve().parents[3] / "shared" / "data" / "vrptw" / "solomon"
 SKILLS = ("gas", "electrical", "plumbing")
+DAY = 86_400
 
 
 @pytest.mark.skipif(not SOLOMON.exists(), reason="the Solomon instances live in ../shared")
@@ -55,22 +60,34 @@ def field_problems(draw: st.DrawFn) -> Problem:
             earliest = start + 1000
             breaks = (Break(earliest_start=earliest, latest_end=min(end, earliest + 2000), duration=600),)
         skills = {s: draw(st.integers(1, 3)) for s in SKILLS if draw(st.booleans())}
+        days = draw(st.integers(1, 2))  # a second shift the next "day", for multi-day horizons
         technicians.append(
             Technician(
                 id=f"t{t}",
                 skills=skills,
-                shifts=(
+                shifts=tuple(
                     Shift(
-                        id=f"t{t}-day",
-                        start=start,
-                        end=end,
+                        id=f"t{t}-day{d}",
+                        start=start + d * DAY,
+                        end=end + d * DAY,
                         start_location=draw(st.integers(0, n_places - 1)),
                         end_location=draw(st.integers(0, n_places - 1)),
-                        breaks=breaks,
-                    ),
+                        breaks=tuple(
+                            Break(
+                                earliest_start=b.earliest_start + d * DAY,
+                                latest_end=b.latest_end + d * DAY,
+                                duration=b.duration,
+                            )
+                            for b in breaks
+                        ),
+                        overtime=draw(st.sampled_from((0, 0, 600))),
+                    )
+                    for d in range(days)
                 ),
             )
         )
+    shift_ids = [s.id for t in technicians for s in t.shifts]
+    tech_ids = [t.id for t in technicians]
     jobs = []
     for j in range(draw(st.integers(1, 10))):
         windows: tuple[Window, ...] = ()
@@ -83,6 +100,9 @@ def field_problems(draw: st.DrawFn) -> Problem:
         needs = tuple(
             SkillNeed(skill=s, level=draw(st.integers(1, 3))) for s in SKILLS if draw(st.booleans())
         )
+        pin = None
+        if draw(st.integers(0, 5)) == 0:
+            pin = Pin(shift=draw(st.sampled_from(shift_ids)), sequence=j)
         jobs.append(
             Job(
                 id=f"j{j}",
@@ -91,9 +111,19 @@ def field_problems(draw: st.DrawFn) -> Problem:
                 windows=windows,
                 skills=needs[:1],
                 priority=draw(st.integers(0, 3)),
+                preferred_technicians=tuple(draw(st.lists(st.sampled_from(tech_ids), max_size=1))),
+                excluded_technicians=tuple(draw(st.lists(st.sampled_from(tech_ids), max_size=1))),
+                due=draw(st.none() | st.integers(0, 2 * DAY)),
+                pin=pin,
             )
         )
-    return Problem(locations=locations, technicians=tuple(technicians), jobs=tuple(jobs))
+    return Problem(
+        locations=locations,
+        technicians=tuple(technicians),
+        jobs=tuple(jobs),
+        freeze_time=draw(st.none() | st.integers(0, 3000)),
+        weights=Weights(fairness=draw(st.sampled_from((0, 100))), span=draw(st.sampled_from((0, 1)))),
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -102,6 +132,26 @@ def test_every_plan_the_solver_returns_validates_clean(problem: Problem) -> None
     plan: Plan = solve(problem, time_limit=0.2)
     assert validate(problem, plan) == []
     assert plan.totals.assigned + plan.totals.unassigned == len(problem.jobs)
+    # The totals it reports are the ones recomputed from the routes and the problem alone.
+    matrix = build_matrix(problem)
+    shifts = {s.id: s for _, s in problem.shifts}
+    jobs = {j.id: j for j in problem.jobs}
+    assert plan.totals.travel_time == sum(
+        matrix.time_of(a, b)
+        for r in plan.routes
+        for a, b in itertools.pairwise(
+            [
+                shifts[r.shift].start_location,
+                *(jobs[s.job].location for s in r.stops),
+                shifts[r.shift].end_location,
+            ]
+        )
+    )
+    assert plan.totals.distance == pytest.approx(
+        sum(route_distance(r, shifts[r.shift], jobs, matrix) for r in plan.routes)
+    )
+    if "solver" in plan.objective:
+        assert plan.objective["total"] == plan.objective["solver"]
     for left_out in plan.unassigned:
         assert left_out.reasons
         assert all(isinstance(r, str) and r for r in left_out.reasons)
