@@ -74,10 +74,10 @@ MAX_LEVEL = 5  # scheduling.problem.Level
 if sys.argv[1:2] != [VROOM_WORKER]:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere: the service's packages live at the top
     import msgspec
-    from solomon import PEERS_PYTHON, ensure_peers_venv, machine
+    from solomon import PEERS_PYTHON, ensure_peers_venv, machine, peer_plan
 
     from scheduling.generator import field_service_problem
-    from scheduling.plan import BreakTaken, Plan, Route, Stop, Totals, Unassigned, plan_encoder
+    from scheduling.plan import BreakTaken, Plan, Route, Stop, plan_encoder
     from scheduling.problem import Problem
     from scheduling.solver import solve
     from scheduling.travel import TravelMatrix, build_matrix
@@ -432,19 +432,7 @@ def plan_from_vroom(problem: Problem, matrix: TravelMatrix, routes: list[dict[st
             travel_time=travel + matrix.time_of(here, shift.end_location),
         )
         planned.append(msgspec.structs.replace(route, distance=route_distance(route, shift, jobs, matrix)))
-    served = {s.job for r in planned for s in r.stops}
-    unassigned = tuple(
-        Unassigned(job=j.id, reasons=("left out by VROOM",)) for j in problem.jobs if j.id not in served
-    )
-    totals = Totals(
-        distance=sum(r.distance for r in planned),
-        travel_time=sum(r.travel_time for r in planned),
-        waiting_time=sum(s.waiting for r in planned for s in r.stops),
-        vehicles_used=len(planned),
-        assigned=len(served),
-        unassigned=len(unassigned),
-    )
-    return Plan(routes=tuple(planned), unassigned=unassigned, totals=totals)
+    return peer_plan(problem, planned, "left out by VROOM")
 
 
 # --- the run -------------------------------------------------------------------------------------------------

@@ -249,10 +249,13 @@ def plan_from_routes(problem: Problem, matrix: TravelMatrix, routes: list[list[i
                 travel_time=sum(s.travel for s in stops) + matrix.time_of(here, depot),
             )
         )
+    return peer_plan(problem, planned, "not routed")
+
+
+def peer_plan(problem: Problem, planned: list[Route], reason: str) -> Plan:
+    """A peer's routes as a fieldwork Plan, every job it left out listed with `reason`, for the validator."""
     served = {s.job for r in planned for s in r.stops}
-    unassigned = tuple(
-        Unassigned(job=j.id, reasons=("not routed",)) for j in problem.jobs if j.id not in served
-    )
+    unassigned = tuple(Unassigned(job=j.id, reasons=(reason,)) for j in problem.jobs if j.id not in served)
     totals = Totals(
         distance=sum(r.distance for r in planned),
         travel_time=sum(r.travel_time for r in planned),
