@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.constraint_solver import pywrapcp
 
-from scheduling.penalties import drop_penalty
+from scheduling.penalties import drop_penalty, end_of_plan
 from scheduling.preferences import preference_cost
 from scheduling.problem import Problem
 from scheduling.travel import TravelMatrix
@@ -229,7 +229,7 @@ def add_max_travel(model: Model) -> None:
 
 def add_drop_penalties(model: Model) -> None:
     """Medium: every job is optional, and leaving it out costs more than any soft goal could gain."""
-    end_of_horizon = max((s.end for _, s in model.problem.shifts), default=0)
+    end_of_horizon = end_of_plan(model.problem)
     for node, job in enumerate(model.problem.jobs):
         index = model.manager.NodeToIndex(node)
         model.routing.AddDisjunction([index], drop_penalty(job, end_of_horizon))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from scheduling.penalties import drop_penalty
+from scheduling.penalties import drop_penalty, end_of_plan
 from scheduling.plan import Route
 from scheduling.preferences import preference_cost
 from scheduling.problem import Problem
@@ -53,7 +53,7 @@ def objective_breakdown(
             parts["preference"] += preference_cost(problem, technician, job)
         parts["fairness"] += w.fairness * max(0, len(route.stops) - share)
         parts["vehicles"] += w.vehicle
-    end_of_horizon = max((s.end for _, s in problem.shifts), default=0)
+    end_of_horizon = end_of_plan(problem)
     parts["unassigned"] = sum(drop_penalty(jobs[job_id], end_of_horizon) for job_id in left_out)
     parts["total"] = sum(parts.values())
     return parts

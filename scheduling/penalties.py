@@ -3,7 +3,7 @@ and the nearer its SLA deadline, and most for work already pinned to a technicia
 
 from __future__ import annotations
 
-from scheduling.problem import Job
+from scheduling.problem import Job, Problem
 
 # Above any soft cost a plan can run up: a day of travel for every technician is far below it.
 DROP_PENALTY = 10**9
@@ -22,3 +22,8 @@ def urgency(job: Job, end_of_horizon: int) -> int:
 def drop_penalty(job: Job, end_of_horizon: int) -> int:
     pinned = 100 if job.pin is not None else 1
     return int(DROP_PENALTY * (2**job.priority) * urgency(job, end_of_horizon) * pinned)
+
+
+def end_of_plan(problem: Problem) -> int:
+    """The end of the last shift: SLA urgency is measured against it."""
+    return max((s.end for _, s in problem.shifts), default=0)

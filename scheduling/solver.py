@@ -17,6 +17,7 @@ from ortools.util import optional_boolean_pb2
 from scheduling.areas import area_problems, split_technicians
 from scheduling.construct import construct
 from scheduling.explain import explain_unassigned
+from scheduling.insertion import insert_left_out
 from scheduling.model import Model, able_shifts, build_model
 from scheduling.objective import objective_breakdown
 from scheduling.penalties import DROP_PENALTY
@@ -39,6 +40,8 @@ LARGE = 100_000
 # Seconds kept back from the caller's limit for reading the solution out and explaining what was left out.
 MARGIN = 0.2
 BREAK_SHIFT_LIMIT = 50
+# The share of a large day's time kept for moving work across the borders of its areas.
+BORDER_SHARE = 0.1
 # Up to this many jobs OR-Tools builds its own first solution (0.1 s at 200 jobs, but a minute at 2,000).
 OWN_FIRST_SOLUTION_UP_TO = 200
 NEIGHBOURS = 40
@@ -129,13 +132,16 @@ def _solve_by_areas(
     by_shift = {r.shift: r for r in fallback.routes}
     routes: list[Route] = []
     left = sum(len(p.jobs) for p in parts)
+    # The areas share all but a slice of the time, kept for moving work across their borders.
+    areas_deadline = deadline - (deadline - time.perf_counter()) * BORDER_SHARE
     for part in sorted(parts, key=lambda p: -len(p.jobs)):
-        seconds = max(0.0, deadline - time.perf_counter()) * len(part.jobs) / max(1, left)
+        seconds = max(0.0, areas_deadline - time.perf_counter()) * len(part.jobs) / max(1, left)
         left -= len(part.jobs)
         hint = msgspec.structs.replace(
             fallback, routes=tuple(by_shift[s.id] for _, s in part.shifts if s.id in by_shift)
         )
         routes += solve(part, time_limit=seconds, seed=seed, hint=hint).routes
+    routes = _fill_across_borders(problem, matrix, routes, able, deadline)
     served = {s.job for r in routes for s in r.stops}
     joined = _plan(
         problem,
@@ -148,6 +154,27 @@ def _solve_by_areas(
     if joined.objective["total"] <= fallback.objective["total"]:
         return joined
     return _restamp(fallback, first_ms, started)
+
+
+def _fill_across_borders(
+    problem: Problem, matrix: TravelMatrix, routes: list[Route], able: list[set[int]], deadline: float
+) -> list[Route]:
+    """The areas' routes with the jobs their own area could not fit put into routes of other areas where they
+    fit; the routes that gain work are re-timed by the timeline, the rest stay as their area's solve left them."""
+    index_of_job = {j.id: i for i, j in enumerate(problem.jobs)}
+    by_shift = {r.shift: r for r in routes}
+    sequences = [
+        [index_of_job[s.job] for s in by_shift[shift.id].stops] if shift.id in by_shift else []
+        for _, shift in problem.shifts
+    ]
+    filled = insert_left_out(problem, matrix, sequences, able, deadline=deadline)
+    changed = [new if new != old else [] for old, new in zip(sequences, filled, strict=True)]
+    retimed = {r.shift: r for r in _timed_routes(problem, matrix, changed)}
+    return [
+        retimed.get(shift.id) or by_shift[shift.id]
+        for _, shift in problem.shifts
+        if shift.id in retimed or shift.id in by_shift
+    ]
 
 
 def _search_can_start(problem: Problem) -> bool:
@@ -201,6 +228,20 @@ def _plan_from_routes(
     problem: Problem, matrix: TravelMatrix, routes: list[list[int]], started: float
 ) -> Plan:
     """A plan from routes the timeline accepts, timed by the timeline."""
+    out = _timed_routes(problem, matrix, routes)
+    served = {s.job for r in out for s in r.stops}
+    return _plan(
+        problem,
+        matrix,
+        out,
+        left_out_ids={j.id for j in problem.jobs if j.id not in served},
+        first_ms=None,
+        started=started,
+    )
+
+
+def _timed_routes(problem: Problem, matrix: TravelMatrix, routes: list[list[int]]) -> tuple[Route, ...]:
+    """The non-empty routes (job indices per shift) as the timeline times them."""
     jobs = {j.id: j for j in problem.jobs}
     out: list[Route] = []
     for (technician, shift), route in zip(problem.shifts, routes, strict=True):
@@ -238,15 +279,7 @@ def _plan_from_routes(
             travel_time=closed.travel,
         )
         out.append(_with_distance(route_plan, route_distance(route_plan, shift, jobs, matrix)))
-    served = {s.job for r in out for s in r.stops}
-    return _plan(
-        problem,
-        matrix,
-        tuple(out),
-        left_out_ids={j.id for j in problem.jobs if j.id not in served},
-        first_ms=None,
-        started=started,
-    )
+    return tuple(out)
 
 
 def _timed_assignment(model: Model, routes: list[list[int]]) -> pywrapcp.Assignment | None:
