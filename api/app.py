@@ -27,10 +27,12 @@ from api.controllers.directory import (
     UserController,
 )
 from api.controllers.jobs import IntakeController, JobController
+from api.controllers.plans import PlanController
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.openapi import refine
+from api.planning.pool import SolverPool, fail_abandoned
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
@@ -64,26 +66,33 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     engine = engine or create_engine(settings.database_url)
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
     jwt_auth = make_jwt_auth(settings)
+    sqlite_writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
     state: dict[str, Any] = {
         "settings": settings,
         "engine": engine,
         "sessionmaker": sessionmaker,
         "jwt_auth": jwt_auth,
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
-        "sqlite_writers": asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+        "sqlite_writers": sqlite_writers,
+        "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
         "locator": AddressLocator(
             geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
         ),
     }
 
     async def dispose_engine(app: Litestar) -> None:
+        await app.state.solver_pool.close()
         await app.state.engine.dispose()
+
+    async def fail_interrupted_plans(app: Litestar) -> None:
+        await fail_abandoned(app.state.sessionmaker)
 
     app = Litestar(
         route_handlers=[
             SystemController,
             IntakeController,
             JobController,
+            PlanController,
             CustomerController,
             SiteController,
             TechnicianController,
@@ -99,6 +108,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         on_app_init=[jwt_auth.on_app_init],
+        on_startup=[fail_interrupted_plans],
         on_shutdown=[dispose_engine],
         middleware=[write_intent_middleware],
         exception_handlers={**EXCEPTION_HANDLERS, Replay: on_replay, KeyReused: on_key_reused},

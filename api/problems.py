@@ -78,6 +78,13 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
             return problem(
                 422, "Invalid input", exc.detail, errors=[{"field": exc.field, "message": exc.detail}]
             )
+        case errors.RulesBroken():
+            return problem(
+                409,
+                "Hard rule broken",
+                exc.detail,
+                violations=[{"rule": r, "subject": s, "message": msg} for r, s, msg in exc.violations],
+            )
         case errors.IllegalTransition():
             return problem(409, "Illegal transition", exc.detail, current_status=exc.current)
         case errors.StaleVersion():

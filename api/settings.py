@@ -38,6 +38,8 @@ class Settings:
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     login_attempts_per_minute: int = 10
     max_page_size: int = 200
+    # Solver processes running at once; each takes a core while it solves.
+    planner_workers: int = 1
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -52,6 +54,9 @@ class Settings:
             "geocoder": env.get("FIELDWORK_GEOCODER", "gazetteer"),
             "geocoder_options": json.loads(env.get("FIELDWORK_GEOCODER_OPTIONS", "{}")),
             "login_attempts_per_minute": int(env.get("FIELDWORK_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
+            "planner_workers": int(
+                env.get("FIELDWORK_PLANNER_WORKERS", str(max(1, (os.cpu_count() or 2) // 2)))
+            ),
         }
         values.update(overrides)
         if not values.get("jwt_secret"):

@@ -45,3 +45,25 @@ class AppointmentStatus(StrEnum):
     CONFIRMED = "confirmed"
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
+
+
+class PlanState(StrEnum):
+    """A plan's life: solved off the request path, reviewed, then published or left behind."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PUBLISHED = "published"
+    # A published plan that a later publication for the same territory and day replaced.
+    SUPERSEDED = "superseded"
+
+
+class PlanKind(StrEnum):
+    """Why a plan was made: the morning's optimization, or a re-plan when the day goes wrong."""
+
+    OPTIMIZE = "optimize"
+    EMERGENCY = "emergency"
+    ABSENCE = "absence"
+    OVERRUN = "overrun"

@@ -31,6 +31,14 @@ class Conflict(DomainError):
     """The request is valid but clashes with the current state (a duplicate, a reference in use)."""
 
 
+class RulesBroken(Conflict):
+    """A change that would break hard rules of the plan; each is (rule, subject, message)."""
+
+    def __init__(self, violations: list[tuple[str, str, str]]) -> None:
+        super().__init__("; ".join(f"{rule}: {message}" for rule, _, message in violations))
+        self.violations = violations
+
+
 class IllegalTransition(Conflict):
     def __init__(self, current: str, requested: str, detail: str | None = None) -> None:
         super().__init__(detail or f"cannot move a job from '{current}' to '{requested}'")

@@ -8,7 +8,7 @@ the time limit on large problems). Guided local search improves it until the lim
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -75,7 +75,7 @@ def solve(
 
     able = able_shifts(problem)
     start_routes = _start_routes(problem, matrix, able, hint, deadline)
-    fallback = _plan_from_routes(problem, matrix, start_routes, started)
+    fallback = plan_from_routes(problem, matrix, start_routes, started)
     report(float(fallback.objective["total"]), fallback.totals.assigned)
     if not _search_can_start(problem):
         return _solve_by_areas(
@@ -161,20 +161,46 @@ def _fill_across_borders(
 ) -> list[Route]:
     """The areas' routes with the jobs their own area could not fit put into routes of other areas where they
     fit; the routes that gain work are re-timed by the timeline, the rest stay as their area's solve left them."""
+    filled = insert_left_out(problem, matrix, sequences_of(problem, routes), able, deadline=deadline)
+    return retime_changed(problem, matrix, routes, filled)
+
+
+def sequences_of(problem: Problem, routes: Sequence[Route]) -> list[list[int]]:
+    """Routes as job indices per shift, in `problem.shifts` order."""
     index_of_job = {j.id: i for i, j in enumerate(problem.jobs)}
-    by_shift = {r.shift: r for r in routes}
-    sequences = [
-        [index_of_job[s.job] for s in by_shift[shift.id].stops] if shift.id in by_shift else []
-        for _, shift in problem.shifts
-    ]
-    filled = insert_left_out(problem, matrix, sequences, able, deadline=deadline)
-    changed = [new if new != old else [] for old, new in zip(sequences, filled, strict=True)]
+    by_shift = {r.shift: [index_of_job[s.job] for s in r.stops] for r in routes}
+    return [by_shift.get(shift.id, []) for _, shift in problem.shifts]
+
+
+def retime_changed(
+    problem: Problem, matrix: TravelMatrix, routes: Sequence[Route], sequences: list[list[int]]
+) -> list[Route]:
+    """`routes` with every shift whose sequence of jobs differs in `sequences` (per shift, in `problem.shifts`
+    order) timed again by the timeline; the others keep their times. The changed sequences must hold."""
+    before = sequences_of(problem, routes)
+    changed = [new if new != old else [] for old, new in zip(before, sequences, strict=True)]
     retimed = {r.shift: r for r in _timed_routes(problem, matrix, changed)}
-    return [
-        retimed.get(shift.id) or by_shift[shift.id]
-        for _, shift in problem.shifts
-        if shift.id in retimed or shift.id in by_shift
-    ]
+    kept = {r.shift: r for r in routes}
+    out = []
+    for (_, shift), old, new in zip(problem.shifts, before, sequences, strict=True):
+        if new == old and shift.id in kept:
+            out.append(kept[shift.id])
+        elif shift.id in retimed:
+            out.append(retimed[shift.id])
+    return out
+
+
+def plan_with_routes(problem: Problem, matrix: TravelMatrix, routes: Sequence[Route]) -> Plan:
+    """A plan of these routes, with the jobs they leave out explained and the objective recomputed."""
+    served = {s.job for r in routes for s in r.stops}
+    return _plan(
+        problem,
+        matrix,
+        tuple(routes),
+        left_out_ids={j.id for j in problem.jobs if j.id not in served},
+        first_ms=None,
+        started=time.perf_counter(),
+    )
 
 
 def _search_can_start(problem: Problem) -> bool:
@@ -224,10 +250,11 @@ def _start_routes(
     )
 
 
-def _plan_from_routes(
-    problem: Problem, matrix: TravelMatrix, routes: list[list[int]], started: float
+def plan_from_routes(
+    problem: Problem, matrix: TravelMatrix, routes: list[list[int]], started: float | None = None
 ) -> Plan:
-    """A plan from routes the timeline accepts, timed by the timeline."""
+    """A plan from routes (job indices per shift, in `problem.shifts` order) that the timeline accepts, timed
+    by the timeline, with the jobs left out explained."""
     out = _timed_routes(problem, matrix, routes)
     served = {s.job for r in out for s in r.stops}
     return _plan(
@@ -236,7 +263,7 @@ def _plan_from_routes(
         out,
         left_out_ids={j.id for j in problem.jobs if j.id not in served},
         first_ms=None,
-        started=started,
+        started=time.perf_counter() if started is None else started,
     )
 
 

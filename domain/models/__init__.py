@@ -24,6 +24,7 @@ from domain.models.organisation import (
     User,
     dispatcher_territories,
 )
+from domain.models.plans import OutboxMessage, Plan
 
 __all__ = [
     "Appointment",
@@ -37,6 +38,8 @@ __all__ = [
     "JobRequiredSkill",
     "JobStatusEvent",
     "JobTimeWindow",
+    "OutboxMessage",
+    "Plan",
     "ServiceRequest",
     "ServiceType",
     "ServiceTypeSkill",
