@@ -22,8 +22,29 @@ from api.schemas.base import Write
 
 PUBLIC_OPERATIONS = frozenset({"GetHealth", "CreateToken"})
 # If-Match: required where a stale write must be refused outright, honoured where it is sent.
-IF_MATCH = {"TriageJob": True, "TransitionJobStatus": False, "AssignJob": False}
-ETAG_OPERATIONS = frozenset({"GetJob", "TriageJob", "TransitionJobStatus", "AssignJob"})
+IF_MATCH = {
+    "TriageJob": True,
+    "TransitionJobStatus": False,
+    "AssignJob": False,
+    "EditPlan": True,
+    "PublishPlan": True,
+}
+ETAG_OPERATIONS = frozenset(
+    {
+        "GetJob",
+        "TriageJob",
+        "TransitionJobStatus",
+        "AssignJob",
+        "CreatePlan",
+        "GetPlan",
+        "CancelPlan",
+        "EditPlan",
+        "ReoptimizePlan",
+        "PublishPlan",
+    }
+)
+# Operations that queue work for the solver pool, which may be full.
+POOLED = frozenset({"CreatePlan", "ReoptimizePlan"})
 
 _STATUS_TEXT = {
     "400": "Malformed or mistyped request (problem document naming the field)",
@@ -34,7 +55,7 @@ _STATUS_TEXT = {
     "412": "If-Match does not carry the current version",
     "422": "Well-formed but breaks a rule (the problem names the field)",
     "428": "If-Match is required",
-    "429": "Too many attempts; see Retry-After",
+    "429": "Too many attempts, or every solver worker is busy; see Retry-After",
     "503": "The database is busy; see Retry-After",
 }
 
@@ -84,6 +105,8 @@ def _error_codes(path: str, method: str, op: Operation) -> list[str]:
         codes.append("422")
     if op.operation_id in IF_MATCH:
         codes += ["412", "428"]
+    if op.operation_id in POOLED:
+        codes.append("429")
     return codes
 
 
@@ -115,7 +138,7 @@ def refine(app: Litestar) -> None:
                         param_in="header",
                         required=IF_MATCH[str(op.operation_id)],
                         schema=Schema(type=OpenAPIType.STRING, pattern=r'^(W/)?"\d{1,18}"$'),
-                        description='The ETag of the job as last read, e.g. "3"',
+                        description='The ETag of the object as last read, e.g. "3"',
                     ),
                 ]
             if op.operation_id in ETAG_OPERATIONS:
@@ -124,6 +147,6 @@ def refine(app: Litestar) -> None:
                         response.headers = {
                             **(response.headers or {}),
                             "ETag": OpenAPIHeader(
-                                schema=Schema(type=OpenAPIType.STRING), description="The job's version"
+                                schema=Schema(type=OpenAPIType.STRING), description="The object's version"
                             ),
                         }

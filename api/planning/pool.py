@@ -81,6 +81,7 @@ class SolverPool:
     sqlite_writers: asyncio.Lock | None = None
     _watchers: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
     _processes: dict[uuid.UUID, Any] = field(default_factory=dict)
+    _closing: bool = False
 
     @property
     def busy(self) -> int:
@@ -100,13 +101,17 @@ class SolverPool:
             process.terminate()
 
     async def close(self) -> None:
+        """Stop every solver and let the watchers wind down between two database calls (a task cancelled in
+        the middle of one would leave the driver's thread answering a closed loop). Plans left running are
+        failed at the next start by `fail_abandoned`."""
+        self._closing = True
         for plan_id in list(self._processes):
             self.stop(plan_id)
-        for task in list(self._watchers.values()):
-            task.cancel()
-        for task in list(self._watchers.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        watchers = list(self._watchers.values())
+        if watchers:
+            _, late = await asyncio.wait(watchers, timeout=5)
+            for task in late:
+                task.cancel()
 
     async def _watch(self, plan_id: uuid.UUID, problem: bytes, time_limit: float, hint: bytes | None) -> None:
         try:
@@ -126,7 +131,7 @@ class SolverPool:
 
     async def _wait_until_visible(self, plan_id: uuid.UUID) -> bool:
         give_up = time.monotonic() + VISIBLE_WITHIN_S
-        while time.monotonic() < give_up:
+        while time.monotonic() < give_up and not self._closing:
             async with self.sessionmaker() as session:
                 state = await session.scalar(sa.select(m.Plan.state).where(m.Plan.id == plan_id))
             if state is not None:
@@ -148,7 +153,7 @@ class SolverPool:
         give_up = time.monotonic() + time_limit + GRACE_S
         progress: dict[str, float] | None = None
         best: dict[str, float] | None = None
-        while True:
+        while not self._closing:
             while receiving.poll():
                 try:
                     kind, payload = receiving.recv()

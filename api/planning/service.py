@@ -75,7 +75,7 @@ async def list_plans(
 async def _territory(session: AsyncSession, principal: Principal, territory_id: uuid.UUID) -> m.Territory:
     territory = await session.get(m.Territory, territory_id)
     if territory is None or not principal.sees_territory(territory_id):
-        raise NotFound("territory", territory_id)
+        raise InvalidInput("territory_id", f"territory {territory_id} does not exist or is not yours")
     return territory
 
 

@@ -196,7 +196,7 @@ def test_plans_are_scoped_to_the_dispatcher_s_territories(
     assert client.get(f"/api/plans/{plan['id']}", headers=south).status_code == 404
     assert client.get(f"/api/plans/{plan['id']}/geojson", headers=south).status_code == 404
     assert client.post(f"/api/plans/{plan['id']}/cancel", headers=south).status_code == 404
-    assert ask(client, south, day.territories["north"]).status_code == 404
+    assert ask(client, south, day.territories["north"]).status_code == 422
     assert client.get("/api/plans", headers=south).json() == []
     technician = auth("tech_n1")
     assert client.get(f"/api/plans/{plan['id']}", headers=technician).status_code in (403, 404)
