@@ -27,12 +27,15 @@ from api.controllers.directory import (
     UserController,
 )
 from api.controllers.jobs import IntakeController, JobController
+from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
+from api.controllers.slots import SlotController, on_slot_taken
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.openapi import refine
 from api.planning.pool import SolverPool, fail_abandoned
+from api.planning.slots import SlotTaken
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
@@ -93,6 +96,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             IntakeController,
             JobController,
             PlanController,
+            PageController,
+            SlotController,
             CustomerController,
             SiteController,
             TechnicianController,
@@ -111,7 +116,12 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         on_startup=[fail_interrupted_plans],
         on_shutdown=[dispose_engine],
         middleware=[write_intent_middleware],
-        exception_handlers={**EXCEPTION_HANDLERS, Replay: on_replay, KeyReused: on_key_reused},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            Replay: on_replay,
+            KeyReused: on_key_reused,
+            SlotTaken: on_slot_taken,
+        },
         after_request=capture_response,
         before_request=check_body,
         request_max_body_size=JSON_BODY_LIMIT,

@@ -26,7 +26,7 @@ from domain.principal import Principal
 
 ACCESS_TOKEN_TYPE = "access"
 # Paths reachable without a token. Anchored: a pattern matches from the start of the path.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/api/auth/token$"]
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/api/auth/token$", "^/board$"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The `fieldwork` command line: serve, migrate, seed, manage users, verify the audit chain."""
+"""The `fieldwork` command line: serve, migrate, seed, manage users, plan a day, verify the audit chain."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ async def _create_user(url: str, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _plan(url: str, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from api.planning.command import plan_territory
+
+    day = args.day or dt.date.today() + dt.timedelta(days=1)
+    if args.time_limit <= 0:
+        print("--time-limit must be positive", file=sys.stderr)
+        return 2
+    return await plan_territory(
+        _sessionmaker(url), args.territory, day, days=args.days, time_limit=args.time_limit, seed=args.seed
+    )
+
+
 async def _verify_audit(url: str) -> int:
     maker = _sessionmaker(url)
     async with maker() as session:
@@ -92,6 +106,7 @@ def _serve(settings: Settings) -> int:
 
     base = f"http://{settings.host}:{settings.port}"
     print(f"fieldwork serving on {base}")
+    print(f"  dispatcher board: {base}/board")
     print(f"  API docs:      {base}/schema   (OpenAPI JSON at {base}/schema/openapi.json)")
     print(
         "  demo logins:   admin@example.com, dispatcher@example.com, tech01@example.com ... tech25@example.com"
@@ -173,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--format", choices=["json", "solomon"], default="json")
     solve.add_argument("--time-limit", type=float, default=10.0, help="seconds (default 10)")
     solve.add_argument("--seed", type=int, default=0)
+    plan = sub.add_parser("plan", help="plan a territory's day from the database and print the summary")
+    plan.add_argument("territory", help="territory code, e.g. lyon-north")
+    plan.add_argument(
+        "--day", type=__import__("datetime").date.fromisoformat, help="YYYY-MM-DD (default tomorrow)"
+    )
+    plan.add_argument("--days", type=int, default=1, choices=range(1, 8), metavar="1..7")
+    plan.add_argument("--time-limit", type=float, default=10.0, help="seconds (default 10)")
+    plan.add_argument("--seed", type=int, default=0)
     audit = sub.add_parser("audit", help="the audit chain")
     audit.add_argument("action", choices=["verify"], help="recompute every link of the chain")
     return parser
@@ -198,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _solve(args)
         case "audit":
             return asyncio.run(_verify_audit(url))
+        case "plan":
+            return asyncio.run(_plan(url, args))
     return 2
 
 

@@ -501,7 +501,8 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         session.add(request)
         await session.flush()
         day = days[j % 2]
-        morning = j % 3 != 0
+        # Not j % 3: that picks the territory too, and each territory would get only mornings or afternoons.
+        morning = (j // 3) % 3 != 0
         window = (_local(day, 8), _local(day, 12)) if morning else (_local(day, 13), _local(day, 17))
         due = deadlines(received, DEFAULT_SLA[priority])
         job = m.Job(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from api.schemas.base import Read, ShortText, Write
+from api.schemas.base import AwareDatetime, Read, ShortText, Write
 from domain.enums import PlanKind, PlanState, Priority
 
 TimeLimit = Annotated[float, msgspec.Meta(ge=0.5, le=300)]
@@ -164,3 +164,25 @@ class ViolationOut(Read, frozen=True):
 
 
 GeoJSON = dict[str, Any]
+
+
+class SlotOut(Read, frozen=True):
+    """A candidate appointment window: whether it fits the day as it stands, and at what cost in added travel."""
+
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    feasible: bool
+    cost_s: int | None
+    technician_id: uuid.UUID | None
+    planned_start: dt.datetime | None
+
+
+class BookIn(Write, frozen=True):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class BookingOut(Read, frozen=True):
+    job_id: uuid.UUID
+    status: str
+    slot: SlotOut

@@ -34,6 +34,7 @@ PROBLEM_JSON = "application/problem+json"
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
+        ("GET", "/board"),
         ("POST", "/api/auth/token"),
         ("GET", "/schema"),
         ("GET", "/schema/openapi.json"),
@@ -65,6 +66,8 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "EditPlan": OFFICE,
     "ReoptimizePlan": OFFICE,
     "PublishPlan": OFFICE,
+    "ListJobSlots": OFFICE,
+    "BookJobSlot": OFFICE,
     "ListCustomers": OFFICE,
     "GetCustomer": OFFICE,
     "CreateCustomer": OFFICE,

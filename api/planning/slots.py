@@ -1,0 +1,244 @@
+"""Appointment slots for a job, graded against the day as it stands, and booking one.
+
+"The day as it stands" is the database, not a draft: the territory's problem for that day, with every job that is
+assigned placed in its technician's route in planned order (what the technicians have been given, and what earlier
+bookings reserved). Each candidate slot is graded by `scheduling.slots.grade_slots`. Booking grades the chosen slot
+again under a lock on the territory, so that two customers after the last room get one booking and one refusal with
+fresh slots; a booking reserves the room at once by assigning the job, so the next grading sees it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.planning.problem_from_db import territory_problem
+from domain import models as m
+from domain.enums import AppointmentStatus, JobStatus
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.principal import Principal
+from domain.scoping import visible_jobs
+from domain.services.jobs import record_status
+from scheduling.plan import Plan
+from scheduling.problem import Job, Location, Problem, SkillNeed, Window
+from scheduling.slots import SlotGrade, grade_slots
+from scheduling.solver import plan_from_routes
+from scheduling.timeline import time_route
+from scheduling.travel import TravelMatrix, build_matrix
+
+SLOT_S = 2 * 3600
+BOOKABLE = (JobStatus.NEW, JobStatus.SCHEDULED, JobStatus.REOPENED)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    feasible: bool
+    cost_s: int | None
+    technician_id: uuid.UUID | None
+    planned_start: dt.datetime | None
+
+
+class SlotTaken(Conflict):
+    """The slot no longer fits; `slots` are the ones that still do."""
+
+    def __init__(self, slots: list[Slot]) -> None:
+        super().__init__("that slot is no longer available; choose one of the slots offered now")
+        self.slots = slots
+
+
+async def _job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> m.Job:
+    job = await session.scalar(visible_jobs(principal).where(m.Job.id == job_id))
+    if job is None:
+        raise NotFound("job", job_id)
+    if job.status not in BOOKABLE:
+        raise Conflict(f"a {job.status} job cannot be given a new appointment")
+    if job.service_type_id is None:
+        raise Conflict("a job must be triaged (given a service type) before slots can be offered")
+    return job
+
+
+def candidate_windows(job: m.Job, day: dt.date, days: int, origin: dt.datetime) -> list[tuple[int, int]]:
+    """Two-hour slots inside the customer's acceptable windows over the days, on the problem's clock; 08:00 to
+    18:00 local (as `origin` counts) when the job has no windows."""
+    end = origin + dt.timedelta(days=days)
+    spans = [(w.starts_at, w.ends_at) for w in job.time_windows] or [
+        (origin + dt.timedelta(days=k, hours=8), origin + dt.timedelta(days=k, hours=18)) for k in range(days)
+    ]
+    out = []
+    for a, b in spans:
+        a, b = max(a, origin), min(b, end)
+        start = int((a - origin).total_seconds())
+        stop = int((b - origin).total_seconds())
+        while start + SLOT_S <= stop:
+            out.append((start, start + SLOT_S))
+            start += SLOT_S
+        if start < stop and not out:
+            out.append((start, stop))
+    return out
+
+
+def standing_plan(problem: Problem, assignments: dict[str, tuple[str, int, dt.datetime | None]]) -> Plan:
+    """The day as assigned: per shift, its assigned jobs in planned order, as far as the timeline accepts them."""
+    matrix = build_matrix(problem)
+    index = {j.id: k for k, j in enumerate(problem.jobs)}
+    routes: list[list[int]] = []
+    placed: set[int] = set()
+    for technician, shift in problem.shifts:
+        mine = sorted(
+            (
+                (seq, planned or dt.datetime.min.replace(tzinfo=dt.UTC), job)
+                for job, (tech, seq, planned) in assignments.items()
+                if tech == technician.id and job in index
+            ),
+            key=lambda t: (t[1], t[0]),
+        )
+        route: list[int] = []
+        for _, _, job in mine:
+            if index[job] in placed:  # the same technician's other day has it already
+                continue
+            trial = [problem.jobs[k] for k in route] + [problem.jobs[index[job]]]
+            if time_route(trial, shift, matrix, not_before=problem.freeze_time or 0) is not None:
+                route.append(index[job])
+                placed.add(index[job])
+        routes.append(route)
+    return plan_from_routes(problem, matrix, routes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    problem: Problem
+    plan: Plan
+    matrix: TravelMatrix
+    origin: dt.datetime
+    job: Job
+
+
+async def _day(session: AsyncSession, job: m.Job, day: dt.date, days: int) -> _Day:
+    territory = await session.get_one(m.Territory, job.territory_id)
+    built = await territory_problem(session, territory, day, days=days)
+    others = tuple(j for j in built.problem.jobs if j.id != str(job.id))
+    problem = msgspec.structs.replace(built.problem, jobs=others)
+    rows = await session.execute(
+        sa.select(
+            m.Assignment.job_id, m.Assignment.technician_id, m.Assignment.sequence, m.Assignment.planned_start
+        )
+        .join(m.Job)
+        .where(m.Job.territory_id == territory.id, m.Job.id != job.id)
+    )
+    assignments = {str(j): (str(t), s, p) for j, t, s, p in rows.tuples().all()}
+    plan = standing_plan(problem, assignments)
+    site = await session.get_one(m.Site, job.site_id)
+    locations = (*problem.locations, Location(x=site.latitude, y=site.longitude))
+    problem = msgspec.structs.replace(problem, locations=locations)
+    codes = dict((await session.execute(sa.select(m.Skill.id, m.Skill.code))).tuples().all())
+    candidate = Job(
+        id=str(job.id),
+        location=len(locations) - 1,
+        duration=job.duration_s,
+        skills=tuple(SkillNeed(skill=codes[s.skill_id], level=s.min_level) for s in job.required_skills),
+    )
+    return _Day(problem, plan, build_matrix(problem), built.origin, candidate)
+
+
+def _slots(graded: list[SlotGrade], origin: dt.datetime) -> list[Slot]:
+    def at(seconds: int) -> dt.datetime:
+        return origin + dt.timedelta(seconds=seconds)
+
+    return [
+        Slot(
+            starts_at=at(g.window.start),
+            ends_at=at(g.window.end),
+            feasible=g.feasible,
+            cost_s=g.cost,
+            technician_id=uuid.UUID(g.technician) if g.technician else None,
+            planned_start=at(g.start) if g.start is not None else None,
+        )
+        for g in graded
+    ]
+
+
+async def list_slots(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, day: dt.date, days: int = 1
+) -> list[Slot]:
+    """The job's candidate slots over the days from `day`: feasible ones cheapest first, then the others."""
+    job = await _job(session, principal, job_id)
+    standing = await _day(session, job, day, days)
+    windows = [Window(start=a, end=b) for a, b in candidate_windows(job, day, days, standing.origin)]
+    return _slots(
+        grade_slots(standing.problem, standing.plan, standing.job, windows, matrix=standing.matrix),
+        standing.origin,
+    )
+
+
+async def book_slot(
+    session: AsyncSession,
+    principal: Principal,
+    job_id: uuid.UUID,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+) -> tuple[m.Job, Slot]:
+    """Confirm the slot as the job's appointment and reserve the room by assigning the job; SlotTaken with the
+    slots still open when it no longer fits."""
+    if ends_at <= starts_at:
+        raise InvalidInput("ends_at", "a slot ends after it starts")
+    job = await _job(session, principal, job_id)
+    # Bookings in one territory take turns: PostgreSQL holds the row until commit (SQLite serialises writers).
+    await session.execute(
+        sa.select(m.Territory.id).where(m.Territory.id == job.territory_id).with_for_update()
+    )
+    territory = await session.get_one(m.Territory, job.territory_id)
+    local_day = starts_at.astimezone(ZoneInfo(territory.timezone)).date()
+    standing = await _day(session, job, local_day, 1)
+    start = int((starts_at - standing.origin).total_seconds())
+    end = int((ends_at - standing.origin).total_seconds())
+    if start < 0:
+        raise InvalidInput("starts_at", "the slot starts before its day")
+    (grade,) = grade_slots(
+        standing.problem, standing.plan, standing.job, [Window(start=start, end=end)], matrix=standing.matrix
+    )
+    if not grade.feasible or grade.technician is None or grade.start is None:
+        windows = [Window(start=a, end=b) for a, b in candidate_windows(job, local_day, 1, standing.origin)]
+        fresh = grade_slots(standing.problem, standing.plan, standing.job, windows, matrix=standing.matrix)
+        raise SlotTaken([s for s in _slots(fresh, standing.origin) if s.feasible])
+    slot = _slots([grade], standing.origin)[0]
+    for appointment in (
+        await session.scalars(
+            sa.select(m.Appointment).where(
+                m.Appointment.job_id == job.id, m.Appointment.status == AppointmentStatus.CONFIRMED
+            )
+        )
+    ).all():
+        appointment.status = AppointmentStatus.RESCHEDULED
+    session.add(
+        m.Appointment(
+            job_id=job.id, window_start=starts_at, window_end=ends_at, status=AppointmentStatus.CONFIRMED
+        )
+    )
+    technician_id = slot.technician_id
+    assert technician_id is not None
+    if job.assignment is None:
+        job.assignment = m.Assignment(
+            job_id=job.id,
+            technician_id=technician_id,
+            planned_start=slot.planned_start,
+            sequence=grade.position or 0,
+        )
+    else:
+        if job.assignment.technician_id != technician_id:
+            job.assignment.epoch += 1
+        job.assignment.technician_id = technician_id
+        job.assignment.planned_start = slot.planned_start
+        job.assignment.sequence = grade.position or 0
+    if job.status in (JobStatus.NEW, JobStatus.REOPENED):
+        record_status(session, job, JobStatus.SCHEDULED, principal, "appointment booked")
+    job.updated_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    return job, slot

@@ -1,0 +1,170 @@
+"""The dispatcher board in headless Chromium against a real server on the demo data: sign in, plan tomorrow, see
+the routes drawn, have a move that breaks a skill rule refused, publish, and find each technician's day in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import cli
+from domain.demo import DEMO_PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+DISPATCHER = "dispatcher-north@example.com"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(database_url: str, engine: AsyncEngine, tmp_path: Path) -> Iterator[str]:
+    """`fieldwork serve` on a free loopback port, on the test database emptied and seeded with the demo."""
+    asyncio.run(engine.dispose())
+    assert cli.main(["--database-url", database_url, "seed"]) == 0
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "FIELDWORK_DATA_DIR": str(tmp_path),
+        "FIELDWORK_SECRET_KEY": "e2e-secret-" + "x" * 32,
+        "FIELDWORK_PLANNER_WORKERS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; raise SystemExit(main(['serve']))"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 30
+        while time.monotonic() < give_up:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            yield tab
+        except Exception:
+            tab.screenshot(path="board-failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def _token(base: str, email: str) -> dict[str, str]:
+    response = httpx.post(f"{base}/api/auth/token", json={"username": email, "password": DEMO_PASSWORD})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _refused_by_skills(base: str, plan: dict[str, Any]) -> tuple[str, str]:
+    """A (job, technician) pair whose move the service refuses for skills, found through the API (a refused
+    edit changes nothing)."""
+    headers = {**_token(base, DISPATCHER), "If-Match": f'"{plan["version"]}"'}
+    technicians = [r["technician_id"] for r in plan["routes"]]
+    for route in plan["routes"]:
+        for stop in route["stops"]:
+            for technician in technicians:
+                edit = {"action": "move", "job_id": stop["job_id"], "technician_id": technician}
+                response = httpx.post(f"{base}/api/plans/{plan['id']}/edits", json=edit, headers=headers)
+                if response.status_code == 409 and response.json()["violations"][0]["rule"] == "skills":
+                    return stop["job_id"], technician
+    raise AssertionError("every planned job can go to every technician: the demo lost its skills")
+
+
+def test_a_dispatcher_plans_tomorrow_reviews_moves_and_publishes_from_the_board(
+    page: Any, server: str
+) -> None:
+    tomorrow = dt.datetime.now(ZoneInfo("Europe/Paris")).date() + dt.timedelta(days=1)
+    page.goto(f"{server}/board")
+    page.fill("#email", DISPATCHER)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#login-form button")
+    page.wait_for_selector("#board:not([hidden])")
+    page.fill("#day", tomorrow.isoformat())
+    page.fill("#limit", "2")
+    page.click("#plan")
+    page.wait_for_function(
+        "document.querySelector('#status').textContent.startsWith('ready')", timeout=60_000
+    )
+
+    api = _token(server, DISPATCHER)
+    plans = httpx.get(f"{server}/api/plans", params={"day": tomorrow.isoformat()}, headers=api).json()
+    plan = httpx.get(f"{server}/api/plans/{plans[0]['id']}", headers=api).json()
+    with_work = [r for r in plan["routes"] if r["stops"]]
+    assert with_work
+    # One route line on the map and one timeline lane per technician with work, a bar per visit.
+    assert page.locator("#map path.route").count() == len(with_work)
+    assert page.locator("#timeline g.lane").count() == len(with_work)
+    assert page.locator("#timeline rect.visit").count() == plan["totals"]["assigned"]
+    assert page.locator("#unassigned tr.unassigned-job").count() == len(plan["unassigned"])
+
+    job, technician = _refused_by_skills(server, plan)
+    page.select_option("#move-job", job)
+    page.select_option("#move-tech", technician)
+    page.click("#move-form button")
+    page.wait_for_function("document.querySelector('#message').textContent.startsWith('Refused')")
+    assert "skills" in page.text_content("#message")
+
+    page.click("#publish")
+    page.wait_for_function("document.querySelector('#message').textContent.startsWith('Published')")
+    assert page.text_content("#status").startswith("published")
+
+    # Each technician with work finds their day, in the planned order, in their own job list.
+    for route in with_work:
+        email = httpx.get(f"{server}/api/technicians/{route['technician_id']}", headers=api).json()["email"]
+        mine = httpx.get(
+            f"{server}/api/jobs",
+            params={"date": tomorrow.isoformat(), "limit": 200},
+            headers=_token(server, email),
+        ).json()["items"]
+        planned = [j for j in mine if j["status"] == "dispatched" and j["assignment"]["planned_start"]]
+        in_order = [j["id"] for j in sorted(planned, key=lambda j: j["assignment"]["planned_start"])]
+        route_jobs = [s["job_id"] for s in route["stops"]]
+        assert [j for j in in_order if j in route_jobs] == route_jobs
