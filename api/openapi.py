@@ -41,10 +41,13 @@ ETAG_OPERATIONS = frozenset(
         "EditPlan",
         "ReoptimizePlan",
         "PublishPlan",
+        "InsertEmergencyJob",
+        "ReplanTechnicianAbsence",
+        "ReplanOverrun",
     }
 )
 # Operations that queue work for the solver pool, which may be full.
-POOLED = frozenset({"CreatePlan", "ReoptimizePlan"})
+POOLED = frozenset({"CreatePlan", "ReoptimizePlan", "InsertEmergencyJob", "ReplanTechnicianAbsence"})
 
 _STATUS_TEXT = {
     "400": "Malformed or mistyped request (problem document naming the field)",

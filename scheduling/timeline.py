@@ -45,9 +45,10 @@ def open_cursor(shift: Shift) -> Cursor:
 
 def earliest_start(job: Job, arrival: int, not_before: int) -> int | None:
     """The first moment at or after `arrival` (and `not_before`) inside a window of the job, or None."""
-    ready = max(arrival, not_before)
     if job.pin is not None and job.pin.start is not None:
-        return job.pin.start if ready <= job.pin.start else None
+        # A frozen visit is exempt from the freeze: it is the work already started that the freeze protects.
+        return job.pin.start if arrival <= job.pin.start else None
+    ready = max(arrival, not_before)
     if not job.windows:
         return ready
     for window in job.windows:

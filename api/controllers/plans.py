@@ -8,14 +8,27 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import OFFICE
 from api.deps import etag, if_match_version
-from api.planning import service
+from api.planning import replanning, service
 from api.planning.pool import PoolFull, SolverPool
 from api.planning.views import plan_geojson, plan_view, summary
-from api.schemas.plans import EditIn, MoveIn, PinIn, PlanIn, PlanOut, PlanSummaryOut, PublishOut, ReoptimizeIn
+from api.schemas.plans import (
+    AbsenceIn,
+    EditIn,
+    EmergencyIn,
+    MoveIn,
+    OverrunIn,
+    PinIn,
+    PlanIn,
+    PlanOut,
+    PlanSummaryOut,
+    PublishOut,
+    ReoptimizeIn,
+)
 from domain.principal import Principal
 from scheduling.edits import Move, Unassign
 
@@ -203,3 +216,61 @@ class PlanController(Controller):
             ),
             headers={"ETag": etag(published.plan.version)},
         )
+
+    @post(
+        "/emergency",
+        operation_id="InsertEmergencyJob",
+        summary="Put an urgent job into today's routes with the least disruption: a new draft for review",
+        description=(
+            "The job is tried where it adds least travel in the routes as they stand, no one else's work changing "
+            "hands (201, a ready draft). When it fits nowhere that way, the rest of the day is solved again from "
+            "the standing routes (202, a queued draft), which may leave less important work out."
+        ),
+        status_code=201,
+        responses={
+            202: ResponseSpec(data_container=PlanOut, description="Queued: a solve of the rest of the day")
+        },
+    )
+    async def emergency(
+        self,
+        request: Request[Any, Any, Any],
+        data: EmergencyIn,
+        principal: Principal,
+        db_session: AsyncSession,
+    ) -> Response[PlanOut]:
+        try:
+            plan = await replanning.insert_emergency(
+                db_session, principal, pool_of(request), data.job_id, data.time_limit_s
+            )
+        except PoolFull as exc:
+            raise _busy(exc) from exc
+        return await _answer(db_session, plan, 201 if plan.result is not None else 202)
+
+    @post(
+        "/absence",
+        operation_id="ReplanTechnicianAbsence",
+        summary="Re-plan the rest of a day without a technician who is off: a queued draft (202)",
+        status_code=202,
+    )
+    async def absence(
+        self, request: Request[Any, Any, Any], data: AbsenceIn, principal: Principal, db_session: AsyncSession
+    ) -> Response[PlanOut]:
+        try:
+            plan = await replanning.replan_absence(
+                db_session, principal, pool_of(request), data.technician_id, data.day, data.time_limit_s
+            )
+        except PoolFull as exc:
+            raise _busy(exc) from exc
+        return await _answer(db_session, plan, 202)
+
+    @post(
+        "/overrun",
+        operation_id="ReplanOverrun",
+        summary="Re-time a technician's day when the job under way runs late: a ready draft with SLA risks (201)",
+        status_code=201,
+    )
+    async def overrun(
+        self, data: OverrunIn, principal: Principal, db_session: AsyncSession
+    ) -> Response[PlanOut]:
+        plan = await replanning.replan_overrun(db_session, principal, data.job_id, data.expected_end)
+        return await _answer(db_session, plan, 201)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.planning.problem_from_db import territory_problem
+from api.planning.standing import assignments_in, standing_plan
 from domain import models as m
 from domain.enums import AppointmentStatus, JobStatus
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -28,8 +29,6 @@ from domain.services.jobs import record_status
 from scheduling.plan import Plan
 from scheduling.problem import Job, Location, Problem, SkillNeed, Window
 from scheduling.slots import SlotGrade, grade_slots
-from scheduling.solver import plan_from_routes
-from scheduling.timeline import time_route
 from scheduling.travel import TravelMatrix, build_matrix
 
 SLOT_S = 2 * 3600
@@ -85,33 +84,6 @@ def candidate_windows(job: m.Job, day: dt.date, days: int, origin: dt.datetime) 
     return out
 
 
-def standing_plan(problem: Problem, assignments: dict[str, tuple[str, int, dt.datetime | None]]) -> Plan:
-    """The day as assigned: per shift, its assigned jobs in planned order, as far as the timeline accepts them."""
-    matrix = build_matrix(problem)
-    index = {j.id: k for k, j in enumerate(problem.jobs)}
-    routes: list[list[int]] = []
-    placed: set[int] = set()
-    for technician, shift in problem.shifts:
-        mine = sorted(
-            (
-                (seq, planned or dt.datetime.min.replace(tzinfo=dt.UTC), job)
-                for job, (tech, seq, planned) in assignments.items()
-                if tech == technician.id and job in index
-            ),
-            key=lambda t: (t[1], t[0]),
-        )
-        route: list[int] = []
-        for _, _, job in mine:
-            if index[job] in placed:  # the same technician's other day has it already
-                continue
-            trial = [problem.jobs[k] for k in route] + [problem.jobs[index[job]]]
-            if time_route(trial, shift, matrix, not_before=problem.freeze_time or 0) is not None:
-                route.append(index[job])
-                placed.add(index[job])
-        routes.append(route)
-    return plan_from_routes(problem, matrix, routes)
-
-
 @dataclass(frozen=True, slots=True)
 class _Day:
     problem: Problem
@@ -126,15 +98,7 @@ async def _day(session: AsyncSession, job: m.Job, day: dt.date, days: int) -> _D
     built = await territory_problem(session, territory, day, days=days)
     others = tuple(j for j in built.problem.jobs if j.id != str(job.id))
     problem = msgspec.structs.replace(built.problem, jobs=others)
-    rows = await session.execute(
-        sa.select(
-            m.Assignment.job_id, m.Assignment.technician_id, m.Assignment.sequence, m.Assignment.planned_start
-        )
-        .join(m.Job)
-        .where(m.Job.territory_id == territory.id, m.Job.id != job.id)
-    )
-    assignments = {str(j): (str(t), s, p) for j, t, s, p in rows.tuples().all()}
-    plan = standing_plan(problem, assignments)
+    plan = standing_plan(problem, await assignments_in(session, territory.id, except_job=job.id))
     site = await session.get_one(m.Site, job.site_id)
     locations = (*problem.locations, Location(x=site.latitude, y=site.longitude))
     problem = msgspec.structs.replace(problem, locations=locations)

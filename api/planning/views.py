@@ -19,6 +19,7 @@ from api.schemas.plans import (
     PlanSummaryOut,
     ProgressOut,
     RouteOut,
+    SlaRiskOut,
     StopOut,
     TotalsOut,
     UnassignedOut,
@@ -100,6 +101,7 @@ async def plan_view(session: AsyncSession, plan: m.Plan) -> PlanOut:
 
     pinned = {j.id for j in problem.jobs if j.pin is not None}
     routes: list[RouteOut] = []
+    risks: list[SlaRiskOut] = []
     unassigned: list[UnassignedOut] = []
     changes: list[ChangeOut] = []
     if result is not None:
@@ -109,6 +111,10 @@ async def plan_view(session: AsyncSession, plan: m.Plan) -> PlanOut:
             for k, stop in enumerate(route.stops):
                 job = facts.jobs[stop.job]
                 site = facts.sites[job.site_id]
+                if at(stop.end) > job.resolve_by:
+                    risks.append(
+                        SlaRiskOut(job_id=job.id, resolve_by=job.resolve_by, planned_end=at(stop.end))
+                    )
                 stops.append(
                     StopOut(
                         job_id=job.id,
@@ -177,6 +183,7 @@ async def plan_view(session: AsyncSession, plan: m.Plan) -> PlanOut:
         totals=_totals(result),
         objective=dict(result.objective) if result is not None else {},
         changes=changes,
+        sla_risks=risks,
     )
 
 

@@ -115,6 +115,30 @@ class TotalsOut(Read, frozen=True):
     technicians_used: int
 
 
+class SlaRiskOut(Read, frozen=True):
+    """A planned visit that ends after the job's resolve-by deadline."""
+
+    job_id: uuid.UUID
+    resolve_by: dt.datetime
+    planned_end: dt.datetime
+
+
+class EmergencyIn(Write, frozen=True):
+    job_id: uuid.UUID
+    time_limit_s: TimeLimit = 5.0
+
+
+class AbsenceIn(Write, frozen=True):
+    technician_id: uuid.UUID
+    day: dt.date | None = None
+    time_limit_s: TimeLimit = 10.0
+
+
+class OverrunIn(Write, frozen=True):
+    job_id: uuid.UUID
+    expected_end: AwareDatetime
+
+
 class PlanOut(Read, frozen=True):
     id: uuid.UUID
     territory_id: uuid.UUID
@@ -138,6 +162,7 @@ class PlanOut(Read, frozen=True):
     totals: TotalsOut | None
     objective: dict[str, int]
     changes: list[ChangeOut]
+    sla_risks: list[SlaRiskOut]
 
 
 class PlanSummaryOut(Read, frozen=True):
