@@ -46,6 +46,8 @@ ETAG_OPERATIONS = frozenset(
         "ReplanOverrun",
     }
 )
+# Reads refused for the object's state (no slots for a job already dispatched).
+READS_THAT_CONFLICT = frozenset({"ListJobSlots"})
 # Operations that queue work for the solver pool, which may be full.
 POOLED = frozenset({"CreatePlan", "ReoptimizePlan", "InsertEmergencyJob", "ReplanTechnicianAbsence"})
 
@@ -106,6 +108,8 @@ def _error_codes(path: str, method: str, op: Operation) -> list[str]:
         codes += ["409", "422"]
     elif op.parameters:
         codes.append("422")
+    if op.operation_id in READS_THAT_CONFLICT:
+        codes.append("409")
     if op.operation_id in IF_MATCH:
         codes += ["412", "428"]
     if op.operation_id in POOLED:

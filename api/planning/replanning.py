@@ -20,7 +20,7 @@ from api.planning.service import PlanRequest, create_plan
 from api.planning.standing import assignments_in, standing_plan
 from domain import models as m
 from domain.enums import JobStatus, PlanKind, PlanState
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput
 from domain.principal import Principal
 from domain.scoping import visible_jobs, visible_technicians
 from scheduling.plan import Plan
@@ -76,7 +76,7 @@ async def insert_emergency(
     from the standing routes (a queued draft), which may leave less important work out to make room."""
     job = await session.scalar(visible_jobs(principal).where(m.Job.id == job_id))
     if job is None:
-        raise NotFound("job", job_id)
+        raise InvalidInput("job_id", f"job {job_id} does not exist or is not yours")
     if job.status not in (JobStatus.NEW, JobStatus.REOPENED, JobStatus.SCHEDULED):
         raise Conflict(f"a {job.status} job cannot be inserted as an emergency")
     if job.service_type_id is None:
@@ -136,7 +136,7 @@ async def replan_absence(
     across the others, starting from everyone else's routes as they stand (a queued draft)."""
     technician = await session.scalar(visible_technicians(principal).where(m.Technician.id == technician_id))
     if technician is None:
-        raise NotFound("technician", technician_id)
+        raise InvalidInput("technician_id", f"technician {technician_id} does not exist or is not yours")
     territory = await session.get_one(m.Territory, technician.territory_id)
     now = dt.datetime.now(dt.UTC)
     day = day or _today(territory, now)
@@ -169,7 +169,7 @@ async def replan_overrun(
     visits that now end after their deadline (a ready draft)."""
     job = await session.scalar(visible_jobs(principal).where(m.Job.id == job_id))
     if job is None:
-        raise NotFound("job", job_id)
+        raise InvalidInput("job_id", f"job {job_id} does not exist or is not yours")
     if job.status not in (JobStatus.ON_SITE, JobStatus.IN_PROGRESS) or job.assignment is None:
         raise Conflict("only a job under way on site can overrun")
     now = dt.datetime.now(dt.UTC)
