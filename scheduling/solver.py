@@ -251,10 +251,16 @@ def _start_routes(
 
 
 def plan_from_routes(
-    problem: Problem, matrix: TravelMatrix, routes: list[list[int]], started: float | None = None
+    problem: Problem,
+    matrix: TravelMatrix,
+    routes: list[list[int]],
+    started: float | None = None,
+    *,
+    explain: bool = True,
 ) -> Plan:
     """A plan from routes (job indices per shift, in `problem.shifts` order) that the timeline accepts, timed
-    by the timeline, with the jobs left out explained."""
+    by the timeline, with the jobs left out explained (or, `explain=False`, listed without reasons: explaining
+    tries every job on every shift, which a plan used only as a backdrop does not need)."""
     out = _timed_routes(problem, matrix, routes)
     served = {s.job for r in out for s in r.stops}
     return _plan(
@@ -264,6 +270,7 @@ def plan_from_routes(
         left_out_ids={j.id for j in problem.jobs if j.id not in served},
         first_ms=None,
         started=time.perf_counter() if started is None else started,
+        explain=explain,
     )
 
 
@@ -451,9 +458,10 @@ def _plan(
     started: float,
     reported: int | None = None,
     status: str = "feasible",
+    explain: bool = True,
 ) -> Plan:
     unassigned = tuple(
-        Unassigned(job=j.id, reasons=explain_unassigned(problem, matrix, j))
+        Unassigned(job=j.id, reasons=explain_unassigned(problem, matrix, j) if explain else ())
         for j in problem.jobs
         if j.id in left_out_ids
     )

@@ -154,25 +154,68 @@ async def territory_problem(
             )
         )
 
+    # Plain rows, not ORM objects: with their windows, skills and assignments loaded as objects, reading a few
+    # hundred jobs cost most of a slot request (measured by bench/dispatch.py).
     job_rows = (
-        await session.scalars(
-            sa.select(m.Job)
+        await session.execute(
+            sa.select(
+                m.Job.id,
+                m.Job.status,
+                m.Job.site_id,
+                m.Job.service_type_id,
+                m.Job.priority,
+                m.Job.duration_s,
+                m.Job.resolve_by,
+            )
             .where(m.Job.territory_id == territory.id, m.Job.status.in_((*PLANNABLE, *UNDER_WAY)))
             .order_by(m.Job.resolve_by, m.Job.id)
         )
     ).all()
+    job_ids = [j.id for j in job_rows]
+    windows_of: dict[uuid.UUID, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for job_id, starts_at, ends_at in (
+        await session.execute(
+            sa.select(m.JobTimeWindow.job_id, m.JobTimeWindow.starts_at, m.JobTimeWindow.ends_at)
+            .where(m.JobTimeWindow.job_id.in_(job_ids))
+            .order_by(m.JobTimeWindow.starts_at)
+        )
+    ).tuples():
+        windows_of.setdefault(job_id, []).append((starts_at, ends_at))
+    needs_of: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = {}
+    for job_id, skill_id, level in (
+        await session.execute(
+            sa.select(
+                m.JobRequiredSkill.job_id, m.JobRequiredSkill.skill_id, m.JobRequiredSkill.min_level
+            ).where(m.JobRequiredSkill.job_id.in_(job_ids))
+        )
+    ).tuples():
+        needs_of.setdefault(job_id, []).append((skill_id, level))
+    held = {
+        job_id: (technician_id, sequence)
+        for job_id, technician_id, sequence in (
+            await session.execute(
+                sa.select(m.Assignment.job_id, m.Assignment.technician_id, m.Assignment.sequence).where(
+                    m.Assignment.job_id.in_(job_ids)
+                )
+            )
+        ).tuples()
+    }
     sites = {
-        s.id: s
-        for s in (
-            await session.scalars(sa.select(m.Site).where(m.Site.id.in_({j.site_id for j in job_rows})))
-        ).all()
+        site_id: (latitude, longitude)
+        for site_id, latitude, longitude in (
+            await session.execute(
+                sa.select(m.Site.id, m.Site.latitude, m.Site.longitude).where(
+                    m.Site.id.in_({j.site_id for j in job_rows})
+                )
+            )
+        ).tuples()
     }
     confirmed = {
         a.job_id: a
         for a in (
             await session.scalars(
                 sa.select(m.Appointment).where(
-                    m.Appointment.job_id.in_([j.id for j in job_rows]),
+                    m.Appointment.job_id.in_(job_ids),
                     m.Appointment.status == AppointmentStatus.CONFIRMED,
                 )
             )
@@ -183,12 +226,11 @@ async def territory_problem(
     jobs: list[Job] = []
     set_aside: dict[str, str] = {}
     for job in job_rows:
-        assignment = job.assignment
-        held_by = assignment.technician_id if assignment is not None else None
+        held_by, sequence = held.get(job.id, (None, 0))
         windows = (
             [(confirmed[job.id].window_start, confirmed[job.id].window_end)]
             if job.id in confirmed
-            else [(w.starts_at, w.ends_at) for w in job.time_windows]
+            else windows_of.get(job.id, [])
         )
         in_horizon = [(a, b) for a, b in windows if b > max(origin, now) and a < end]
         if windows and not in_horizon:
@@ -210,20 +252,21 @@ async def territory_problem(
                 start = clock(started_at[job.id]) if job.id in started_at else None
                 pin = Pin(
                     shift=shift.id,
-                    sequence=assignment.sequence if assignment is not None else 0,
+                    sequence=sequence,
                     start=max(start, shift.start) if start is not None else None,
                 )
-        site = sites[job.site_id]
+        latitude, longitude = sites[job.site_id]
         jobs.append(
             Job(
                 id=str(job.id),
-                location=places.at(site.latitude, site.longitude),
+                location=places.at(latitude, longitude),
                 duration=job.duration_s,
                 windows=()
                 if pin is not None and pin.start is not None
                 else tuple(Window(start=clock(a), end=clock(b)) for a, b in in_horizon),
                 skills=tuple(
-                    SkillNeed(skill=skill_codes[s.skill_id], level=s.min_level) for s in job.required_skills
+                    SkillNeed(skill=skill_codes[skill_id], level=level)
+                    for skill_id, level in needs_of.get(job.id, [])
                 ),
                 priority=PRIORITY[job.priority],
                 due=clock(job.resolve_by),

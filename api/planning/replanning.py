@@ -93,7 +93,9 @@ async def insert_emergency(
         built.problem, jobs=tuple(urgent if j.id == urgent.id else j for j in built.problem.jobs)
     )
     built = TerritoryProblem(problem=problem, origin=built.origin, set_aside=built.set_aside)
-    standing = standing_plan(problem, await assignments_in(session, territory.id, except_job=job.id))
+    standing = standing_plan(
+        problem, await assignments_in(session, territory.id, except_job=job.id), explain=False
+    )
     matrix = build_matrix(problem)
     start = problem.freeze_time or 0
     windows = list(urgent.windows) or [
@@ -157,7 +159,7 @@ async def replan_absence(
         ),
         problem=built.problem,
         set_aside=built.set_aside,
-        hint=standing_plan(built.problem, others),
+        hint=standing_plan(built.problem, others, explain=False),
     )
 
 

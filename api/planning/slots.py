@@ -97,11 +97,13 @@ async def _day(session: AsyncSession, job: m.Job, day: dt.date, days: int) -> _D
     territory = await session.get_one(m.Territory, job.territory_id)
     built = await territory_problem(session, territory, day, days=days)
     others = tuple(j for j in built.problem.jobs if j.id != str(job.id))
-    problem = msgspec.structs.replace(built.problem, jobs=others)
-    plan = standing_plan(problem, await assignments_in(session, territory.id, except_job=job.id))
     site = await session.get_one(m.Site, job.site_id)
-    locations = (*problem.locations, Location(x=site.latitude, y=site.longitude))
-    problem = msgspec.structs.replace(problem, locations=locations)
+    # The job's own place joins the problem's before the travel matrix is built, once.
+    locations = (*built.problem.locations, Location(x=site.latitude, y=site.longitude))
+    problem = msgspec.structs.replace(built.problem, jobs=others, locations=locations)
+    matrix = build_matrix(problem)
+    assigned = await assignments_in(session, territory.id, except_job=job.id)
+    plan = standing_plan(problem, assigned, explain=False, matrix=matrix)
     codes = dict((await session.execute(sa.select(m.Skill.id, m.Skill.code))).tuples().all())
     candidate = Job(
         id=str(job.id),
@@ -109,7 +111,7 @@ async def _day(session: AsyncSession, job: m.Job, day: dt.date, days: int) -> _D
         duration=job.duration_s,
         skills=tuple(SkillNeed(skill=codes[s.skill_id], level=s.min_level) for s in job.required_skills),
     )
-    return _Day(problem, plan, build_matrix(problem), built.origin, candidate)
+    return _Day(problem, plan, matrix, built.origin, candidate)
 
 
 def _slots(graded: list[SlotGrade], origin: dt.datetime) -> list[Slot]:

@@ -16,8 +16,8 @@ from domain import models as m
 from scheduling.plan import Plan
 from scheduling.problem import Problem
 from scheduling.solver import plan_from_routes
-from scheduling.timeline import time_route
-from scheduling.travel import build_matrix
+from scheduling.timeline import can_close, open_cursor, visit
+from scheduling.travel import TravelMatrix, build_matrix
 
 # job id -> (technician id, sequence, planned start)
 Assignments = dict[str, tuple[str, int, dt.datetime | None]]
@@ -39,9 +39,17 @@ async def assignments_in(
     return {str(j): (str(t), s, p) for j, t, s, p in rows.tuples().all()}
 
 
-def standing_plan(problem: Problem, assignments: dict[str, tuple[str, int, dt.datetime | None]]) -> Plan:
-    """The day as assigned: per shift, its assigned jobs in planned order, as far as the timeline accepts them."""
-    matrix = build_matrix(problem)
+def standing_plan(
+    problem: Problem,
+    assignments: dict[str, tuple[str, int, dt.datetime | None]],
+    *,
+    explain: bool = True,
+    matrix: TravelMatrix | None = None,
+) -> Plan:
+    """The day as assigned: per shift, its assigned jobs in planned order, as far as the timeline accepts them.
+    `explain=False` when only the routes matter (grading slots): the jobs left out are then listed without why."""
+    matrix = matrix or build_matrix(problem)
+    not_before = problem.freeze_time or 0
     index = {j.id: k for k, j in enumerate(problem.jobs)}
     routes: list[list[int]] = []
     placed: set[int] = set()
@@ -55,12 +63,14 @@ def standing_plan(problem: Problem, assignments: dict[str, tuple[str, int, dt.da
             key=lambda t: (t[1], t[0]),
         )
         route: list[int] = []
+        cursor = open_cursor(shift)
         for _, _, job in mine:
             if index[job] in placed:  # the same technician's other day has it already
                 continue
-            trial = [problem.jobs[k] for k in route] + [problem.jobs[index[job]]]
-            if time_route(trial, shift, matrix, not_before=problem.freeze_time or 0) is not None:
+            step = visit(cursor, problem.jobs[index[job]], shift, matrix, not_before=not_before)
+            if step is not None and can_close(step[0], shift, matrix):
+                cursor = step[0]
                 route.append(index[job])
                 placed.add(index[job])
         routes.append(route)
-    return plan_from_routes(problem, matrix, routes)
+    return plan_from_routes(problem, matrix, routes, explain=explain)
