@@ -26,11 +26,12 @@ class EditRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """Put `job` on `shift` at `position` (0 first; None: last)."""
+    """Put `job` on `shift` at `position` (0 first; None: last); `pin` keeps it there when re-optimizing."""
 
     job: str
     shift: str
     position: int | None = None
+    pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

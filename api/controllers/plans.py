@@ -156,7 +156,9 @@ class PlanController(Controller):
         if isinstance(data, MoveIn):
             edit, technician_id = Move(job, "", data.position), data.technician_id
         elif isinstance(data, PinIn):
-            edit = job
+            edit, technician_id = job, data.technician_id
+            if data.technician_id is not None:
+                edit = Move(job, "", data.position, pin=True)
         else:
             edit = Unassign(job)
         plan = await service.edit_plan(

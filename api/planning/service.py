@@ -198,8 +198,8 @@ async def edit_plan(
     technician_id: uuid.UUID | None = None,
     expected_version: int | None,
 ) -> m.Plan:
-    """Apply one edit to a ready plan. `edit` is a Move (its shift found from `technician_id`), an Unassign, or
-    a job id to pin. RulesBroken when the edit would break a hard rule; nothing changes then."""
+    """Apply one edit to a ready plan. `edit` is a Move (its shift found from `technician_id`; pinned there too
+    when `pin`), an Unassign, or a job id to pin where it is. RulesBroken when the edit would break a hard rule; nothing changes then."""
     plan = await get_plan(session, principal, plan_id)
     _check_version(plan, expected_version)
     if plan.state not in EDITABLE:
@@ -211,8 +211,12 @@ async def edit_plan(
             plan.problem = msgspec.to_builtins(pin_job(problem, result, edit))
         else:
             if isinstance(edit, Move):
-                edit = Move(edit.job, _shift_for(problem, result, edit.job, technician_id), edit.position)
-            plan.result = msgspec.to_builtins(apply_edit(problem, result, edit))
+                shift = _shift_for(problem, result, edit.job, technician_id)
+                edit = Move(edit.job, shift, edit.position, pin=edit.pin)
+            moved = apply_edit(problem, result, edit)
+            plan.result = msgspec.to_builtins(moved)
+            if isinstance(edit, Move) and edit.pin:
+                plan.problem = msgspec.to_builtins(pin_job(problem, moved, edit.job))
     except EditRefused as refused:
         raise rules_broken(refused.violations) from refused
     plan.updated_at = dt.datetime.now(dt.UTC)

@@ -41,9 +41,12 @@ class UnassignIn(Write, frozen=True, tag_field="action", tag="unassign"):
 
 
 class PinIn(Write, frozen=True, tag_field="action", tag="pin"):
-    """Keep the job with its technician, in its place, when the plan is re-optimized."""
+    """Keep the job with its technician, in its place, when the plan is re-optimized; with `technician_id`, move
+    it to that technician (at `position`) first."""
 
     job_id: uuid.UUID
+    technician_id: uuid.UUID | None = None
+    position: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
 
 
 EditIn = MoveIn | UnassignIn | PinIn

@@ -435,3 +435,52 @@ async def _validate_published(
     sessionmaker: async_sessionmaker[AsyncSession], plan_id: uuid.UUID
 ) -> list[Any]:
     return await validate_published(sessionmaker, plan_id)
+
+
+def test_pinning_a_job_to_another_technician_moves_it_there_and_keeps_it_on_re_optimizing(
+    client: TestClient[Any], auth: Any, day: World
+) -> None:
+    headers = auth("disp_north")
+    plan = planned(client, headers, day)
+    job = str(day.jobs["extra_0"])
+    # tech_s1 is a plumber of the south: out of this plan. tech_n1 is the only plumber here, so pin it to them.
+    response = client.post(
+        f"/api/plans/{plan['id']}/edits",
+        json={
+            "action": "pin",
+            "job_id": job,
+            "technician_id": str(day.technicians["tech_n1"]),
+            "position": 0,
+        },
+        headers={**headers, "If-Match": f'"{plan["version"]}"'},
+    )
+    assert response.status_code == 200, response.text
+    assert route_of(response.json(), day.technicians["tech_n1"])[0] == job
+    refused = client.post(
+        f"/api/plans/{plan['id']}/edits",
+        json={"action": "pin", "job_id": job, "technician_id": str(day.technicians["tech_n2"])},
+        headers={**headers, "If-Match": f'"{response.json()["version"]}"'},
+    )
+    assert refused.status_code == 409
+    assert {v["rule"] for v in refused.json()["violations"]} >= {"skills"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/reoptimize", {"time_limit_s": 0}),
+        ("post", "/reoptimize", {"time_limit_s": 5, "keep": "pins"}),
+        ("get", "?day=someday", None),
+    ],
+)
+def test_other_malformed_plan_requests_are_400(
+    client: TestClient[Any], auth: Any, day: World, method: str, path: str, body: Any
+) -> None:
+    headers = auth("disp_north")
+    plan = planned(client, headers, day)
+    url = f"/api/plans/{plan['id']}{path}" if path.startswith("/") else f"/api/plans{path}"
+    response = (
+        client.post(url, json=body, headers=headers) if method == "post" else client.get(url, headers=headers)
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)

@@ -145,3 +145,17 @@ def test_slots_are_scoped_like_jobs(client: TestClient[Any], auth: Any, day: Wor
     assert inverted.status_code == 422
     untriaged = client.get(f"/api/jobs/{day.jobs['north_untriaged']}/slots", headers=auth("disp_north"))
     assert untriaged.status_code == 409
+
+
+@pytest.mark.parametrize("query", [{"days": 0}, {"days": 8}, {"day": "monday"}])
+def test_malformed_slot_queries_are_400(
+    client: TestClient[Any],
+    auth: Any,
+    day: World,  # noqa: F811
+    query: dict[str, Any],
+) -> None:
+    response = client.get(
+        f"/api/jobs/{day.jobs['north_open']}/slots", params=query, headers=auth("disp_north")
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
