@@ -140,7 +140,7 @@ class SolverPool:
         return False  # the request that queued it never committed
 
     async def _run(self, plan_id: uuid.UUID, problem: bytes, time_limit: float, hint: bytes | None) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = _solver_context()
         receiving, sending = context.Pipe(duplex=False)
         process = context.Process(
             target=solve_in_child, args=(sending, problem, time_limit, hint), daemon=True
@@ -229,6 +229,15 @@ def _progress_columns(
         values["best_objective"] = float(final.get("objective", {}).get("total", 0))
         values["assigned_so_far"] = int(final["totals"]["assigned"])
     return values
+
+
+def _solver_context() -> Any:
+    """Solver processes fork from a fork server that has already imported the scheduler: a plan starts in tens
+    of milliseconds instead of the second it takes to import OR-Tools. The fork server is itself started fresh,
+    never forked from the threaded web server."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["scheduling.solver", "api.planning.pool"])
+    return context
 
 
 def _now() -> dt.datetime:

@@ -84,7 +84,7 @@ def day(world: World, sessionmaker: async_sessionmaker[AsyncSession]) -> World:
 
 
 def ask(client: TestClient[Any], headers: dict[str, str], territory: uuid.UUID, **extra: Any) -> Any:
-    body = {"territory_id": str(territory), "day": TOMORROW.isoformat(), "time_limit_s": 1, **extra}
+    body = {"territory_id": str(territory), "day": TOMORROW.isoformat(), "time_limit_s": 0.5, **extra}
     return client.post("/api/plans", json=body, headers=headers)
 
 
