@@ -5,7 +5,7 @@ the solver in its worker process as in production:
 
 1. Demo territory: the demo seed, then `CreatePlan` for lyon-north tomorrow with a 5 s limit: the answer time of
    the request (202) and the time until the plan is ready.
-2. A territory of 30 technicians (shifts from an hour ago to nine hours from now, a 30-minute break) and 360 jobs
+2. A territory of 30 technicians (shifts from an hour ago to nine hours from now, a 30-minute break) and 400 jobs
    with 2-hour windows today: planned for 10 s and published (about 300 assigned), then `ListJobSlots` for 40 new
    jobs, each asked 5 times (200 requests): p50, p99 and max. Target: p99 under 300 ms.
 3. `InsertEmergencyJob` for 20 new urgent jobs (window: the next three hours), one after the other on the same
@@ -224,7 +224,7 @@ def percentile(values: list[float], share: float) -> float:
 def busy_day(work: Path) -> dict[str, Any]:
     url = f"sqlite:///{work / 'big.db'}"
     migrate.upgrade(url)
-    ids = asyncio.run(big_territory(url, technicians=30, jobs=360))
+    ids = asyncio.run(big_territory(url, technicians=30, jobs=400))
     with TestClient(app=app_for(url, work)) as client:
         headers = login(client, "dispatcher-bench@example.com")
         territory = str(ids["territory"])

@@ -63,11 +63,11 @@ def area_problems(
     for a, group in enumerate(areas):
         names = {t.id for t in group}
         jobs = [_within(job, names) for j, job in enumerate(problem.jobs) if job_area.get(j) == a]
-        out.append(_compact(problem, group, jobs))
+        out.append(compact(problem, group, jobs))
     return out
 
 
-def _compact(problem: Problem, technicians: list[Technician], jobs: list[Job]) -> Problem:
+def compact(problem: Problem, technicians: list[Technician], jobs: list[Job]) -> Problem:
     """The area's problem over only the places it uses, so its travel matrix is the area's size."""
     used = sorted(
         {j.location for j in jobs}

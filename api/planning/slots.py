@@ -26,6 +26,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.principal import Principal
 from domain.scoping import visible_jobs
 from domain.services.jobs import record_status
+from scheduling.areas import compact
 from scheduling.plan import Plan
 from scheduling.problem import Job, Location, Problem, SkillNeed, Window
 from scheduling.slots import SlotGrade, grade_slots
@@ -96,13 +97,15 @@ class _Day:
 async def _day(session: AsyncSession, job: m.Job, day: dt.date, days: int) -> _Day:
     territory = await session.get_one(m.Territory, job.territory_id)
     built = await territory_problem(session, territory, day, days=days)
-    others = tuple(j for j in built.problem.jobs if j.id != str(job.id))
-    site = await session.get_one(m.Site, job.site_id)
-    # The job's own place joins the problem's before the travel matrix is built, once.
-    locations = (*built.problem.locations, Location(x=site.latitude, y=site.longitude))
-    problem = msgspec.structs.replace(built.problem, jobs=others, locations=locations)
-    matrix = build_matrix(problem)
     assigned = await assignments_in(session, territory.id, except_job=job.id)
+    # Only the work already given to someone shapes the day; the travel matrix is built once, over the places that
+    # work, the shifts and this job use.
+    kept = [j for j in built.problem.jobs if j.id in assigned]
+    problem = compact(built.problem, list(built.problem.technicians), kept)
+    site = await session.get_one(m.Site, job.site_id)
+    locations = (*problem.locations, Location(x=site.latitude, y=site.longitude))
+    problem = msgspec.structs.replace(problem, locations=locations)
+    matrix = build_matrix(problem)
     plan = standing_plan(problem, assigned, explain=False, matrix=matrix)
     codes = dict((await session.execute(sa.select(m.Skill.id, m.Skill.code))).tuples().all())
     candidate = Job(
