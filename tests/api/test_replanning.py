@@ -76,6 +76,9 @@ async def _today(sessionmaker: async_sessionmaker[AsyncSession], world: World) -
         running = job("running", JobStatus.IN_PROGRESS, None, 2)
         following = job("next", JobStatus.DISPATCHED, 4, 3)
         job("emergency", JobStatus.NEW, 6, 6)
+        # Needs an electrician, and none works today: it cannot simply be slotted in.
+        wired = job("electrical_emergency", JobStatus.NEW, 6, 6)
+        wired.required_skills = [m.JobRequiredSkill(skill_id=world.skills["electrical"], min_level=3)]
         await s.flush()
         s.add(
             m.Assignment(
@@ -127,6 +130,19 @@ def test_an_emergency_goes_into_a_route_without_moving_anyone_else_s_work(
     # Nothing starts before now: the day that has passed is not re-written.
     stop = next(s for r in plan["routes"] for s in r["stops"] if s["job_id"] == str(today.jobs["emergency"]))
     assert dt.datetime.fromisoformat(stop["start"]) >= NOW - dt.timedelta(seconds=5)
+
+
+def test_an_emergency_that_fits_no_route_as_it_stands_is_solved_again_and_explained(
+    client: TestClient[Any], auth: Any, today: World
+) -> None:
+    headers = auth("disp_north")
+    job = str(today.jobs["electrical_emergency"])
+    response = client.post("/api/plans/emergency", json={"job_id": job, "time_limit_s": 0.5}, headers=headers)
+    assert response.status_code == 202, response.text
+    plan = ready(client, headers, response.json()["id"])
+    assert plan["kind"] == "emergency"
+    left = {u["job_id"]: u["reasons"] for u in plan["unassigned"]}
+    assert "skill" in " ".join(left[job])
 
 
 def test_a_technician_off_sick_has_their_remaining_work_planned_across_the_others(
