@@ -7,6 +7,7 @@ silent change to anyone's day.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
@@ -92,7 +93,7 @@ async def insert_emergency(
     problem = msgspec.structs.replace(
         built.problem, jobs=tuple(urgent if j.id == urgent.id else j for j in built.problem.jobs)
     )
-    built = TerritoryProblem(problem=problem, origin=built.origin, set_aside=built.set_aside)
+    built = dataclasses.replace(built, problem=problem)
     standing = standing_plan(
         problem, await assignments_in(session, territory.id, except_job=job.id), explain=False
     )
@@ -120,8 +121,7 @@ async def insert_emergency(
         principal,
         pool,
         PlanRequest(territory.id, day, 1, time_limit_s, note=f"emergency {job.id}", kind=PlanKind.EMERGENCY),
-        problem=problem,
-        set_aside=built.set_aside,
+        built=built,
         hint=standing,
     )
 
@@ -157,8 +157,7 @@ async def replan_absence(
         PlanRequest(
             territory.id, day, 1, time_limit_s, note=f"{technician.name} absent", kind=PlanKind.ABSENCE
         ),
-        problem=built.problem,
-        set_aside=built.set_aside,
+        built=built,
         hint=standing_plan(built.problem, others, explain=False),
     )
 
@@ -193,7 +192,7 @@ async def replan_overrun(
     result = standing_plan(problem, await assignments_in(session, territory.id))
     plan = _draft(
         principal,
-        TerritoryProblem(problem=problem, origin=built.origin, set_aside=built.set_aside),
+        dataclasses.replace(built, problem=problem),
         territory,
         day,
         PlanKind.OVERRUN,

@@ -7,6 +7,7 @@ assignments, job statuses and messages to technicians, all in the request's one 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.planning.pool import SolverPool
-from api.planning.problem_from_db import territory_problem
+from api.planning.problem_from_db import TerritoryProblem, territory_problem
 from domain import job_status
 from domain import models as m
 from domain.enums import JobStatus, PlanKind, PlanState, Role
@@ -104,16 +105,16 @@ async def create_plan(
     pool: SolverPool,
     request: PlanRequest,
     *,
-    problem: Problem | None = None,
-    set_aside: dict[str, str] | None = None,
+    built: TerritoryProblem | None = None,
     hint: Plan | None = None,
     base: m.Plan | None = None,
 ) -> m.Plan:
-    """Store a queued plan and hand it to the pool (PoolFull when every worker is busy: nothing is stored)."""
+    """Store a queued plan and hand it to the pool (PoolFull when every worker is busy: nothing is stored).
+    `built` is the problem when the caller has made it already (re-plans), else it is read from the database."""
     territory = await _territory(session, principal, request.territory_id)
-    built = await territory_problem(session, territory, request.day, days=request.days)
-    if problem is None:
-        problem, set_aside = built.problem, built.set_aside
+    if built is None:
+        built = await territory_problem(session, territory, request.day, days=request.days)
+    problem = built.problem
     if base is None:
         base = await published_plan(session, territory.id, request.day)
     if hint is None and base is not None:
@@ -131,7 +132,7 @@ async def create_plan(
         note=request.note,
         origin=built.origin,
         problem=msgspec.to_builtins(problem),
-        set_aside=set_aside or {},
+        set_aside=built.set_aside,
     )
     pool.submit(
         plan.id,
@@ -165,8 +166,7 @@ async def reoptimize(
         principal,
         pool,
         PlanRequest(source.territory_id, source.day, source.days, time_limit_s, kind=source.kind),
-        problem=msgspec.structs.replace(built.problem, jobs=jobs),
-        set_aside=built.set_aside,
+        built=dataclasses.replace(built, problem=msgspec.structs.replace(built.problem, jobs=jobs)),
         hint=result_of(source),
     )
 
