@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.planning.pool import SolverPool
 from api.planning.problem_from_db import TerritoryProblem, territory_problem
+from api.planning.rows import by_id
 from domain import job_status
 from domain import models as m
 from domain.enums import JobStatus, PlanKind, PlanState, Role
@@ -263,12 +264,7 @@ async def publish_plan(
     if broken:
         raise rules_broken(broken)
     jobs = {
-        str(j.id): j
-        for j in (
-            await session.scalars(
-                sa.select(m.Job).where(m.Job.id.in_([uuid.UUID(j.id) for j in problem.jobs]))
-            )
-        ).all()
+        str(i): j for i, j in (await by_id(session, m.Job, (uuid.UUID(j.id) for j in problem.jobs))).items()
     }
     shift_owner = {s.id: t.id for t, s in problem.shifts}
     changed_technicians: set[uuid.UUID] = set()
@@ -360,36 +356,10 @@ async def _notify(
     place, the time, and the parts and tools the work calls for."""
     if not technicians:
         return 0
-    people = {
-        t.id: t
-        for t in (
-            await session.scalars(sa.select(m.Technician).where(m.Technician.id.in_(technicians)))
-        ).all()
-    }
-    sites = {
-        s.id: s
-        for s in (
-            await session.scalars(sa.select(m.Site).where(m.Site.id.in_({j.site_id for j in jobs.values()})))
-        ).all()
-    }
-    customers = {
-        c.id: c
-        for c in (
-            await session.scalars(
-                sa.select(m.Customer).where(m.Customer.id.in_({j.customer_id for j in jobs.values()}))
-            )
-        ).all()
-    }
-    types = {
-        t.id: t
-        for t in (
-            await session.scalars(
-                sa.select(m.ServiceType).where(
-                    m.ServiceType.id.in_({j.service_type_id for j in jobs.values() if j.service_type_id})
-                )
-            )
-        ).all()
-    }
+    people = await by_id(session, m.Technician, technicians)
+    sites = await by_id(session, m.Site, (j.site_id for j in jobs.values()))
+    customers = await by_id(session, m.Customer, (j.customer_id for j in jobs.values()))
+    types = await by_id(session, m.ServiceType, (j.service_type_id for j in jobs.values()))
     shift_owner = {s.id: uuid.UUID(t.id) for t, s in problem.shifts}
     queued = 0
     for technician_id in sorted(technicians):

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.planning.rows import by_id
 from api.planning.service import problem_of, result_of
 from api.schemas.plans import (
     BreakOut,
@@ -48,34 +48,13 @@ class _Facts:
 
 async def _facts(session: AsyncSession, plan: m.Plan) -> _Facts:
     problem = problem_of(plan)
-    job_ids = [uuid.UUID(j.id) for j in problem.jobs]
     jobs = {
-        str(j.id): j for j in (await session.scalars(sa.select(m.Job).where(m.Job.id.in_(job_ids)))).all()
+        str(i): j for i, j in (await by_id(session, m.Job, (uuid.UUID(j.id) for j in problem.jobs))).items()
     }
-    sites = {
-        s.id: s
-        for s in (
-            await session.scalars(sa.select(m.Site).where(m.Site.id.in_({j.site_id for j in jobs.values()})))
-        ).all()
-    }
-    customers = {
-        c.id: c
-        for c in (
-            await session.scalars(
-                sa.select(m.Customer).where(m.Customer.id.in_({j.customer_id for j in jobs.values()}))
-            )
-        ).all()
-    }
-    technicians = {
-        str(t.id): t
-        for t in (
-            await session.scalars(
-                sa.select(m.Technician).where(
-                    m.Technician.id.in_([uuid.UUID(t.id) for t in problem.technicians])
-                )
-            )
-        ).all()
-    }
+    sites = await by_id(session, m.Site, (j.site_id for j in jobs.values()))
+    customers = await by_id(session, m.Customer, (j.customer_id for j in jobs.values()))
+    people = await by_id(session, m.Technician, (uuid.UUID(t.id) for t in problem.technicians))
+    technicians = {str(i): t for i, t in people.items()}
     return _Facts(jobs, sites, customers, technicians)
 
 
