@@ -30,6 +30,7 @@ from api.controllers.jobs import IntakeController, JobController
 from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
 from api.controllers.slots import SlotController, on_slot_taken
+from api.controllers.sync import READ_ONLY_POSTS, SyncController
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
@@ -39,10 +40,10 @@ from api.planning.slots import SlotTaken
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
-from domain.audit import AuditedSession
 from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
 from domain.geocoding import AddressLocator, geocoder_from_config
+from domain.session import AuditedSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_BODY_LIMIT = 256 * 1024
@@ -53,7 +54,8 @@ def write_intent_middleware(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
-            token = write_intent.set(scope["method"] not in SAFE_METHODS)
+            writes = scope["method"] not in SAFE_METHODS and scope["path"] not in READ_ONLY_POSTS
+            token = write_intent.set(writes)
             try:
                 await app(scope, receive, send)
             finally:
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             PlanController,
             PageController,
             SlotController,
+            SyncController,
             CustomerController,
             SiteController,
             TechnicianController,

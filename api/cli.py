@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.settings import Settings
 from domain import demo, migrate
 from domain import models as m
-from domain.audit import AuditedSession, verify_chain
+from domain.audit import verify_chain
 from domain.db import create_engine
 from domain.enums import Role
 from domain.errors import DomainError
 from domain.services.directory import create_user
+from domain.session import AuditedSession
 
 
 def _sessionmaker(url: str) -> async_sessionmaker[AsyncSession]:

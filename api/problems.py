@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain import errors
+from sync.errors import MutationGap, SyncError
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldwork.api")
@@ -100,6 +101,13 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
     return problem(400, "Bad request", exc.detail)
 
 
+def on_sync(_: Request[Any, Any, Any], exc: SyncError) -> Response[dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, MutationGap):
+        extra["expected_id"] = exc.expected
+    return problem(exc.status, exc.title, exc.detail, **extra)
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of the driver error behind `exc`, however deeply advanced-alchemy wrapped it."""
     seen: BaseException | None = exc
@@ -118,6 +126,9 @@ def on_database(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
         return problem(400, "Invalid value", "a value in the request cannot be stored or compared")
     if state in {"40001", "40P01"}:
         return problem(503, "Busy", "the database is busy; try again", retry_after=1)
+    if state is not None and state[:2] in {"08", "53", "57"}:
+        # The connection broke, the server ran out of room or is shutting down: transient, so a retry is right.
+        return problem(503, "Unavailable", "the database is unavailable; try again", retry_after=1)
     match exc:
         case AANotFound():
             return problem(404, "Not found", "no such object")
@@ -159,6 +170,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: on_validation,
     HTTPException: on_http,
     errors.DomainError: on_domain,
+    SyncError: on_sync,
     AdvancedAlchemyError: on_database,
     SAIntegrityError: on_database,
     StaleDataError: on_database,

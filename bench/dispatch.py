@@ -43,11 +43,11 @@ from api.app import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from domain import migrate  # noqa: E402
 from domain import models as m  # noqa: E402
-from domain.audit import AuditedSession  # noqa: E402
 from domain.db import create_engine  # noqa: E402
 from domain.demo import DEMO_PASSWORD  # noqa: E402
 from domain.enums import Priority, Role  # noqa: E402
 from domain.passwords import hash_password  # noqa: E402
+from domain.session import AuditedSession  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

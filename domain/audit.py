@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
 from domain.models import AuditEntry, AuditHead
@@ -115,7 +114,7 @@ def _audited(obj: Any) -> bool:
     return not isinstance(obj, (AuditEntry, AuditHead)) and getattr(obj, "__audited__", True)
 
 
-def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterable[Any] | None) -> None:
+def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterable[Any] | None) -> None:
     pending: list[tuple[str, Any, dict[str, Any]]] = []
     for obj in session.new:
         if not _audited(obj):
@@ -171,13 +170,6 @@ def _record_changes(session: Session, _flush: UOWTransaction, _instances: Iterab
             )
         )
         head.seq, head.hash = seq, digest
-
-
-class AuditedSession(Session):
-    """The session class every fieldwork session uses; its flushes write the audit chain."""
-
-
-event.listen(AuditedSession, "before_flush", _record_changes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from domain.enums import JobStatus as S
 from domain.enums import Role
 
@@ -32,6 +34,10 @@ TECHNICIAN_MOVES: frozenset[tuple[S, S]] = frozenset(
     }
 )
 
+# A completion made in the field while the office cancelled the job: the work was done, so it stands (and a
+# person is told). Never a move anyone can request; only offline sync records it.
+FIELD_COMPLETION: tuple[S, S] = (S.CANCELLED, S.COMPLETED)
+
 # Statuses in which the job needs someone assigned.
 NEEDS_ASSIGNMENT: frozenset[S] = frozenset({S.SCHEDULED, S.DISPATCHED, S.EN_ROUTE, S.ON_SITE, S.IN_PROGRESS})
 
@@ -47,3 +53,11 @@ def may_move(role: Role, current: S, requested: S) -> bool:
     if role is Role.TECHNICIAN:
         return (current, requested) in TECHNICIAN_MOVES
     return True
+
+
+def is_legal_history(statuses: list[S]) -> bool:
+    """Whether a job's recorded statuses, oldest first, form a path the rules allow."""
+    return all(
+        is_legal(current, following) or (current, following) == FIELD_COMPLETION
+        for current, following in itertools.pairwise(statuses)
+    )

@@ -21,3 +21,7 @@ class TechnicianRepository(SQLAlchemyAsyncRepository[m.Technician]):
 
 class UserRepository(SQLAlchemyAsyncRepository[m.User]):
     model_type = m.User
+
+
+class SyncExceptionRepository(SQLAlchemyAsyncRepository[m.SyncException]):
+    model_type = m.SyncException

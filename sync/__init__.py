@@ -1,1 +1,1 @@
-"""Offline sync protocol for technicians' phones (engine, mutation handlers). Arrives with the sync issue."""
+"""Offline sync for technicians' phones: exactly-once push, commit-ordered pull, per-technician scope."""

@@ -24,7 +24,8 @@ from api.auth import issue_token
 from api.settings import Settings
 from domain import migrate
 from domain import models as m
-from domain.audit import GENESIS_HASH, AuditedSession
+from domain.audit import GENESIS_HASH
+from domain.session import AuditedSession
 from domain.db import create_engine
 from domain.enums import JobStatus, Priority, Role
 from domain.passwords import hash_password

@@ -4,6 +4,15 @@ from domain.models.audit import AuditEntry, AuditHead
 from domain.models.base import Base, metadata
 from domain.models.catalogue import ServiceType, ServiceTypeSkill, SlaPolicy
 from domain.models.customers import Customer, Site
+from domain.models.fieldwork import (
+    Attachment,
+    JobFieldValue,
+    JobNote,
+    JobPartLine,
+    JobPhoto,
+    JobSignature,
+    TimeEntry,
+)
 from domain.models.idempotency import IdempotencyRecord
 from domain.models.jobs import (
     Appointment,
@@ -25,17 +34,24 @@ from domain.models.organisation import (
     dispatcher_territories,
 )
 from domain.models.plans import OutboxMessage, Plan
+from domain.models.sync import SyncDevice, SyncException, SyncGrant, SyncMutation, SyncRow, SyncSpace
 
 __all__ = [
     "Appointment",
     "Assignment",
+    "Attachment",
     "AuditEntry",
     "AuditHead",
     "Base",
     "Customer",
     "IdempotencyRecord",
     "Job",
+    "JobFieldValue",
+    "JobNote",
+    "JobPartLine",
+    "JobPhoto",
     "JobRequiredSkill",
+    "JobSignature",
     "JobStatusEvent",
     "JobTimeWindow",
     "OutboxMessage",
@@ -48,9 +64,16 @@ __all__ = [
     "Site",
     "Skill",
     "SlaPolicy",
+    "SyncDevice",
+    "SyncException",
+    "SyncGrant",
+    "SyncMutation",
+    "SyncRow",
+    "SyncSpace",
     "Technician",
     "TechnicianSkill",
     "Territory",
+    "TimeEntry",
     "User",
     "dispatcher_territories",
     "metadata",

@@ -106,8 +106,11 @@ def record_status(
     reason: str | None,
     *,
     initial: bool = False,
+    reported_at: dt.datetime | None = None,
 ) -> None:
-    """Move the job and append the move to its status log; `initial` logs a new job's first status."""
+    """Move the job and append the move to its status log; `initial` logs a new job's first status.
+
+    `reported_at` is when a device says the move happened; the log is ordered by the server's clock."""
     session.add(
         m.JobStatusEvent(
             job=job,
@@ -116,6 +119,7 @@ def record_status(
             actor_user_id=actor.user_id if actor else None,
             reason=reason,
             occurred_at=dt.datetime.now(dt.UTC),
+            reported_at=reported_at,
         )
     )
     job.status = to

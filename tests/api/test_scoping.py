@@ -23,7 +23,7 @@ from api.app import create_app
 from api.auth import issue_token
 from api.settings import Settings
 from domain import models as m
-from domain.audit import AuditedSession
+from domain.session import AuditedSession
 from domain.db import create_engine
 from tests.conftest import PASSWORD, World, _empty, build_world
 

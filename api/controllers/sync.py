@@ -1,0 +1,97 @@
+"""Sync protocol v1 for technicians' devices (docs/sync.md); every route only calls into `sync/`."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Response, get, post
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import requires
+from domain.enums import Role
+from domain.errors import PermissionDenied
+from domain.principal import Principal
+from sync import devices, pull, push
+from sync.protocol import DeviceIn, DeviceOut, DigestOut, PullIn, PullOut, PushIn, PushOut
+
+TECHNICIAN = requires(Role.TECHNICIAN)
+SYNC_PATH = "/api/sync/v1"
+# POSTs that only read: on SQLite they must neither queue behind writers nor take the write lock.
+READ_ONLY_POSTS = frozenset({f"{SYNC_PATH}/pull"})
+
+
+def technician_of(principal: Principal) -> uuid.UUID:
+    if principal.technician_id is None:
+        raise PermissionDenied("this account is not linked to a technician")
+    return principal.technician_id
+
+
+async def snapshot(session: AsyncSession) -> None:
+    """Read the whole answer from one snapshot: PostgreSQL's default gives each statement its own."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+class SyncController(Controller):
+    path = SYNC_PATH
+    tags = ["sync"]
+    guards = [TECHNICIAN]
+
+    @post(
+        "/devices",
+        operation_id="RegisterDevice",
+        summary="Register this install of the app to the signed-in technician (idempotent on device_id)",
+        description="201 the first time, 200 after. A device id registered to another technician is a 409.",
+    )
+    async def register(
+        self, data: DeviceIn, principal: Principal, db_session: AsyncSession
+    ) -> Response[DeviceOut]:
+        device, created = await devices.register(db_session, technician_of(principal), data)
+        return Response(
+            DeviceOut(
+                device_id=device.device_id,
+                technician_id=device.technician_id,
+                last_mutation_id=device.last_mutation_id,
+                registered_at=device.created_at,
+            ),
+            status_code=201 if created else 200,
+        )
+
+    @post(
+        "/push",
+        operation_id="PushMutations",
+        summary="Apply the device's next mutations, exactly once and in order",
+        description=(
+            "Ids ascend without gaps, at most 500 per push. Ids the server already has answer `duplicate` with "
+            "their stored result; a first id past the next expected one is a 409 with `expected_id` and applies "
+            "nothing. A refused mutation is still consumed (`rejected` with a `code`): the answer is 200."
+        ),
+        status_code=200,
+    )
+    async def push(self, data: PushIn, principal: Principal, db_session: AsyncSession) -> PushOut:
+        return await push.push(db_session, principal, technician_of(principal), data)
+
+    @post(
+        "/pull",
+        operation_id="PullChanges",
+        summary="The changes in the technician's scope after the cursor, commit-ordered, one page",
+        description=(
+            "Without a cursor, a bootstrap of the whole scope. Keep pulling until `has_more` is false; apply each "
+            "page and its cursor together. `reset_required` means: drop the local copy (keep pending mutations) "
+            "and pull again without a cursor."
+        ),
+        status_code=200,
+    )
+    async def pull(self, data: PullIn, principal: Principal, db_session: AsyncSession) -> PullOut:
+        await snapshot(db_session)
+        return await pull.pull(db_session, technician_of(principal), data)
+
+    @get(
+        "/digest",
+        operation_id="GetSyncDigest",
+        summary="Per table, the count and a hash of the rows the device should hold",
+        description="SHA-256 over the `id:version` lines of the scope's rows, sorted by id.",
+    )
+    async def digest(self, device_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> DigestOut:
+        await snapshot(db_session)
+        return await pull.digest(db_session, technician_of(principal), device_id)

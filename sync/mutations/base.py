@@ -1,0 +1,127 @@
+"""What every mutation handler gets and gives back, and the checks they share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import models as m
+from domain.principal import Principal
+from sync import review
+from sync.protocol import MutationIn, Result
+
+Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**31)]
+Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+DeviceTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+
+
+class Args(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The arguments of one mutation name; unknown fields are refused like everywhere at the boundary."""
+
+
+class JobArgs(Args, frozen=True):
+    job_id: uuid.UUID
+    # The assignment epoch the device held when the technician acted.
+    epoch: Epoch
+
+
+class Rejected(Exception):
+    """A domain refusal: recorded with its code, the mutation is consumed and the queue moves on."""
+
+    def __init__(self, code: str, detail: str, *, flag: str | None = None) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.flag = code, detail, flag
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result = "applied"
+    code: str | None = None
+    detail: str | None = None
+    flag: str | None = None
+
+
+APPLIED = Outcome()
+
+
+@dataclass(slots=True)
+class Context:
+    session: AsyncSession
+    principal: Principal
+    technician_id: uuid.UUID
+    device: m.SyncDevice
+    mutation: MutationIn
+    now: dt.datetime
+    job_id: uuid.UUID | None = None
+    flags: list[tuple[str, str]] = field(default_factory=list)
+
+    async def flag(self, code: str, detail: str) -> None:
+        await review.flag(
+            self.session,
+            code=code,
+            detail=detail,
+            technician_id=self.technician_id,
+            device_id=self.device.device_id,
+            mutation_id=self.mutation.id,
+            mutation_name=self.mutation.name,
+            job_id=self.job_id,
+            args=self.mutation.args,
+        )
+
+
+A = TypeVar("A", bound=Args)
+Handler = Callable[[Context, Any], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    name: str
+    args: type[Args]
+    handle: Handler
+
+
+REGISTRY: dict[str, Mutation] = {}
+
+
+def mutation(name: str, args: type[A]) -> Callable[[Callable[[Context, A], Awaitable[Outcome]]], Handler]:
+    """Register a handler under its versioned name; a name never changes shape once published."""
+
+    def register(handle: Callable[[Context, A], Awaitable[Outcome]]) -> Handler:
+        if name in REGISTRY:
+            raise ValueError(f"mutation {name} is registered twice")
+        REGISTRY[name] = Mutation(name, args, handle)
+        return handle
+
+    return register
+
+
+async def was_granted(ctx: Context, job_id: uuid.UUID) -> bool:
+    """Whether the job is or was in this technician's scope: evidence from then is theirs to give."""
+    found = await ctx.session.scalar(
+        sa.select(m.SyncGrant.active).where(
+            m.SyncGrant.technician_id == ctx.technician_id, m.SyncGrant.job_id == job_id
+        )
+    )
+    return found is not None
+
+
+async def job_for_evidence(ctx: Context, args: JobArgs) -> m.Job:
+    """The job a piece of evidence belongs to, if the technician ever held it; anyone else's job is unknown."""
+    ctx.job_id = args.job_id
+    job = await ctx.session.get(m.Job, args.job_id)
+    if job is None or not await was_granted(ctx, args.job_id):
+        ctx.job_id = None
+        raise Rejected("unknown_job", f"job {args.job_id} is not one of yours")
+    current = job.assignment.epoch if job.assignment is not None else 0
+    if args.epoch > max(current, 1):
+        raise Rejected("bad_epoch", f"epoch {args.epoch} is ahead of the job's assignment ({current})")
+    return job
