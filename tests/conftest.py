@@ -25,10 +25,10 @@ from api.settings import Settings
 from domain import migrate
 from domain import models as m
 from domain.audit import GENESIS_HASH
-from domain.session import AuditedSession
 from domain.db import create_engine
 from domain.enums import JobStatus, Priority, Role
 from domain.passwords import hash_password
+from domain.session import AuditedSession
 
 hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True)
 hypothesis_settings.register_profile("long", max_examples=3000, deadline=None)

@@ -23,8 +23,8 @@ from api.app import create_app
 from api.auth import issue_token
 from api.settings import Settings
 from domain import models as m
-from domain.session import AuditedSession
 from domain.db import create_engine
+from domain.session import AuditedSession
 from tests.conftest import PASSWORD, World, _empty, build_world
 
 ROLES = ["admin", "disp_north", "disp_south", "tech_n1", "tech_n2", "tech_s1", "anonymous"]
