@@ -30,7 +30,7 @@ from api.controllers.jobs import IntakeController, JobController
 from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
 from api.controllers.slots import SlotController, on_slot_taken
-from api.controllers.sync import READ_ONLY_POSTS, SyncController
+from api.controllers.sync import READ_ONLY_POSTS, AttachmentController, SyncController
 from api.controllers.system import SystemController
 from api.deps import provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
@@ -44,6 +44,7 @@ from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
 from domain.geocoding import AddressLocator, geocoder_from_config
 from domain.session import AuditedSession
+from sync.storage import LocalBlobStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_BODY_LIMIT = 256 * 1024
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
         "sqlite_writers": sqlite_writers,
         "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
+        "blob_store": LocalBlobStore(settings.data_dir / "attachments"),
         "locator": AddressLocator(
             geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
         ),
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             PageController,
             SlotController,
             SyncController,
+            AttachmentController,
             CustomerController,
             SiteController,
             TechnicianController,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain import errors
+from sync.attachments import OffsetMismatch
 from sync.errors import MutationGap, SyncError
 
 PROBLEM = "application/problem+json"
@@ -105,6 +106,8 @@ def on_sync(_: Request[Any, Any, Any], exc: SyncError) -> Response[dict[str, Any
     extra: dict[str, Any] = {}
     if isinstance(exc, MutationGap):
         extra["expected_id"] = exc.expected
+    if isinstance(exc, OffsetMismatch):
+        extra["received"] = exc.received
     return problem(exc.status, exc.title, exc.detail, **extra)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import requires
+from api.auth import ANY_STAFF, requires
 from domain.enums import Role
 from domain.errors import PermissionDenied
 from domain.principal import Principal
-from sync import devices, pull, push
+from sync import attachments, devices, pull, push
 from sync.protocol import DeviceIn, DeviceOut, DigestOut, PullIn, PullOut, PushIn, PushOut
 
 TECHNICIAN = requires(Role.TECHNICIAN)
@@ -95,3 +97,63 @@ class SyncController(Controller):
     async def digest(self, device_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> DigestOut:
         await snapshot(db_session)
         return await pull.digest(db_session, technician_of(principal), device_id)
+
+
+class AttachmentController(Controller):
+    path = f"{SYNC_PATH}/attachments"
+    tags = ["sync"]
+
+    @post(
+        operation_id="DeclareAttachment",
+        guards=[TECHNICIAN],
+        summary="Declare a photo or signature image by its SHA-256 before sending its bytes",
+        description=(
+            "201 for a new upload, 200 for one the server knows: `received` says where to resume, `complete` that "
+            "nothing more is needed. Photos up to 15 MiB, signatures up to 2 MiB."
+        ),
+    )
+    async def declare(
+        self, data: attachments.AttachmentIn, principal: Principal, db_session: AsyncSession
+    ) -> Response[attachments.AttachmentOut]:
+        found, created = await attachments.declare(db_session, technician_of(principal), data)
+        return Response(attachments.attachment_out(found), status_code=201 if created else 200)
+
+    @patch(
+        "/{sha256:str}",
+        operation_id="UploadAttachmentChunk",
+        guards=[TECHNICIAN],
+        summary="Send the next chunk of an upload at the offset the server holds (`Upload-Offset`)",
+        description=(
+            "At most 1 MiB a chunk. Another offset is a 409 carrying `received`; the last chunk is checked against "
+            "the hash and a mismatch (422) discards the upload."
+        ),
+        request_max_body_size=attachments.MAX_CHUNK,
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        sha256: str,
+        principal: Principal,
+        db_session: AsyncSession,
+        upload_offset: Annotated[int, Parameter(header="Upload-Offset", ge=0)],
+    ) -> attachments.AttachmentOut:
+        chunk = await request.body()
+        found = await attachments.append(
+            db_session, request.app.state.blob_store, technician_of(principal), sha256, upload_offset, chunk
+        )
+        return attachments.attachment_out(found)
+
+    @get(
+        "/{sha256:str}",
+        operation_id="DownloadAttachment",
+        guards=[ANY_STAFF],
+        summary="The bytes of a complete attachment the caller may see",
+        description="A technician sees what they uploaded and what belongs to their jobs; the office its territories'.",
+        media_type="application/octet-stream",
+    )
+    async def download(
+        self, request: Request[Any, Any, Any], sha256: str, principal: Principal, db_session: AsyncSession
+    ) -> Response[bytes]:
+        found = await attachments.download(db_session, principal, sha256)
+        content = request.app.state.blob_store.read(found.sha256)
+        return Response(content, media_type=found.content_type, headers={"ETag": f'"{found.sha256}"'})

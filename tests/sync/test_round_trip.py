@@ -41,7 +41,7 @@ def test_offline_work_arrives_exactly_once(
     device.transition(job, "in_progress")
     device.stop_time(entry)
     device.add_photo(job, b"\xff\xd8 photo bytes", "before")
-    device.capture_signature(job, b"\x89PNG signature", "Mrs Customer")
+    signature = device.capture_signature(job, b"\x89PNG signature", "Mrs Customer")
     device.transition(job, "completed")
     assert device.view("jobs")[job]["status"] == "completed"
     device.push()
@@ -61,3 +61,8 @@ def test_offline_work_arrives_exactly_once(
     assert office.status_code == 200, office.text
     moves = [e["to_status"] for e in office.json()]
     assert moves[-4:] == ["en_route", "on_site", "in_progress", "completed"]
+
+    assert device.upload() == 2
+    image = client.get(f"/api/sync/v1/attachments/{signature}", headers=auth("disp_north"))
+    assert image.status_code == 200 and image.content == b"\x89PNG signature"
+    assert client.get(f"/api/sync/v1/attachments/{signature}", headers=auth("disp_south")).status_code == 404
