@@ -26,6 +26,7 @@ from api.controllers.directory import (
     TerritoryController,
     UserController,
 )
+from api.controllers.fieldwork import FieldReportController, SyncExceptionController
 from api.controllers.jobs import IntakeController, JobController
 from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             PageController,
             SlotController,
             SyncController,
+            FieldReportController,
+            SyncExceptionController,
             AttachmentController,
             CustomerController,
             SiteController,

@@ -62,7 +62,17 @@ def test_offline_work_arrives_exactly_once(
     moves = [e["to_status"] for e in office.json()]
     assert moves[-4:] == ["en_route", "on_site", "in_progress", "completed"]
 
+    report = client.get(f"/api/jobs/{job}/field-report", headers=auth("disp_north")).json()
+    assert [n["body"] for n in report["notes"]] == ["Leak under the sink"]
+    assert {f["name"]: f["value"] for f in report["fields"]} == {"Water isolated": True, "outcome": "fixed"}
+    assert [(p["part"], p["quantity"]) for p in report["parts"]] == [("PTFE tape", 2)]
+    assert len(report["time_entries"]) == 1
+    assert report["time_entries"][0]["ended_at"] is not None
+    assert [p["caption"] for p in report["photos"]] == ["before"]
+    assert report["signature"]["signer_name"] == "Mrs Customer"
+
     assert device.upload() == 2
     image = client.get(f"/api/sync/v1/attachments/{signature}", headers=auth("disp_north"))
-    assert image.status_code == 200 and image.content == b"\x89PNG signature"
+    assert image.status_code == 200
+    assert image.content == b"\x89PNG signature"
     assert client.get(f"/api/sync/v1/attachments/{signature}", headers=auth("disp_south")).status_code == 404
