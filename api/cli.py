@@ -102,6 +102,21 @@ async def _verify_audit(url: str) -> int:
     return 2
 
 
+async def _sync_maintain(url: str, horizon_days: int) -> int:
+    import datetime as dt
+
+    from sync.scope import maintain
+
+    async with _sessionmaker(url)() as session:
+        done = await maintain(session, dt.datetime.now(dt.UTC), dt.timedelta(days=horizon_days))
+        await session.commit()
+    print(
+        f"revoked {done.revoked} finished jobs from scopes; pruned {done.pruned_tombstones} tombstones and "
+        f"{done.pruned_grants} revokes; cursors below version {done.pruned_below} must reset"
+    )
+    return 0
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -199,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=int, default=0)
     audit = sub.add_parser("audit", help="the audit chain")
     audit.add_argument("action", choices=["verify"], help="recompute every link of the chain")
+    sync = sub.add_parser("sync", help="offline sync housekeeping")
+    sync.add_argument(
+        "action", choices=["maintain"], help="drop old finished jobs from scopes, prune old tombstones"
+    )
+    sync.add_argument("--horizon-days", type=int, default=90, help="tombstones kept this long (default 90)")
     return parser
 
 
@@ -224,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_verify_audit(url))
         case "plan":
             return asyncio.run(_plan(url, args))
+        case "sync":
+            if args.horizon_days < 1:
+                print("--horizon-days must be at least 1", file=sys.stderr)
+                return 2
+            return asyncio.run(_sync_maintain(url, args.horizon_days))
     return 2
 
 

@@ -48,6 +48,7 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str]
+    size: int = 0
 
 
 class Transport(Protocol):
@@ -103,7 +104,7 @@ class HttpTransport:
             raise Unavailable(str(exc)) from exc
         kind = response.headers.get("content-type", "")
         body = response.json() if "json" in kind and response.content else response.content
-        return Reply(response.status_code, body, dict(response.headers))
+        return Reply(response.status_code, body, dict(response.headers), len(response.content))
 
 
 def _now() -> dt.datetime:
