@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.openapi.spec import (
     OpenAPIHeader,
@@ -50,6 +51,10 @@ ETAG_OPERATIONS = frozenset(
 READS_THAT_CONFLICT = frozenset({"ListJobSlots"})
 # Operations that queue work for the solver pool, which may be full.
 POOLED = frozenset({"CreatePlan", "ReoptimizePlan", "InsertEmergencyJob", "ReplanTechnicianAbsence"})
+# Sync operations that name the caller's device in the body or query: an unknown device is a 404.
+DEVICE_OPERATIONS = frozenset({"PushMutations", "PullChanges", "GetSyncDigest"})
+# Operations whose payload has a size limit of its own.
+SIZE_LIMITED = frozenset({"PushMutations", "DeclareAttachment", "UploadAttachmentChunk"})
 
 _STATUS_TEXT = {
     "400": "Malformed or mistyped request (problem document naming the field)",
@@ -58,6 +63,7 @@ _STATUS_TEXT = {
     "404": "No such object within the caller's scope",
     "409": "Conflicts with the current state (an illegal move names the current status)",
     "412": "If-Match does not carry the current version",
+    "413": "Too large: a batch, a chunk or a file past its limit",
     "422": "Well-formed but breaks a rule (the problem names the field)",
     "428": "If-Match is required",
     "429": "Too many attempts, or every solver worker is busy; see Retry-After",
@@ -89,13 +95,42 @@ PROBLEM_SCHEMA = Schema(
 )
 
 
-def _write_struct_names() -> set[str]:
-    names, pending = set(), list(Write.__subclasses__())
+def _request_structs() -> dict[str, type[msgspec.Struct]]:
+    """Every struct that refuses unknown fields, by name: the request bodies, ours and the sync protocol's."""
+    found: dict[str, type[msgspec.Struct]] = {}
+    pending = list(msgspec.Struct.__subclasses__())
     while pending:
         struct = pending.pop()
-        names.add(struct.__name__)
         pending.extend(struct.__subclasses__())
-    return names
+        ours = struct.__module__.split(".")[0] in {"api", "sync", "domain"}
+        if ours and (issubclass(struct, Write) or struct.__struct_config__.forbid_unknown_fields):
+            found[struct.__name__] = struct
+    return found
+
+
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusive_minimum", "lt": "exclusive_maximum"}
+
+
+def _restore_optional_bounds(struct: type[msgspec.Struct], schema: Schema) -> None:
+    """Litestar drops the bounds of an optional number (`Annotated[int, Meta(ge=0)] | None`); put them back on
+    the number's branch, so the document promises what the server checks."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        if not isinstance(field.type, msgspec.inspect.UnionType):
+            continue
+        numbers = [
+            t for t in field.type.types if isinstance(t, msgspec.inspect.IntType | msgspec.inspect.FloatType)
+        ]
+        prop = (schema.properties or {}).get(field.encode_name)
+        if len(numbers) != 1 or not isinstance(prop, Schema) or not prop.one_of:
+            continue
+        for branch in prop.one_of:
+            if isinstance(branch, Schema) and branch.type in (OpenAPIType.INTEGER, OpenAPIType.NUMBER):
+                for bound, key in _BOUNDS.items():
+                    value = getattr(numbers[0], bound)
+                    if value is not None:
+                        setattr(branch, key, value)
 
 
 def _error_codes(path: str, method: str, op: Operation) -> list[str]:
@@ -114,6 +149,10 @@ def _error_codes(path: str, method: str, op: Operation) -> list[str]:
         codes += ["412", "428"]
     if op.operation_id in POOLED:
         codes.append("429")
+    if op.operation_id in DEVICE_OPERATIONS and "404" not in codes:
+        codes.append("404")
+    if op.operation_id in SIZE_LIMITED:
+        codes.append("413")
     return codes
 
 
@@ -123,9 +162,10 @@ def refine(app: Litestar) -> None:
     schemas: dict[str, Any] = document.components.schemas or {}
     schemas["Problem"] = PROBLEM_SCHEMA
     problem = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))
-    for name in _write_struct_names() & set(schemas):
-        if isinstance(schemas[name], Schema):
+    for name, struct in _request_structs().items():
+        if isinstance(schemas.get(name), Schema):
             schemas[name].additional_properties = False
+            _restore_optional_bounds(struct, schemas[name])
     for path, item in (document.paths or {}).items():
         for method in ("get", "post", "put", "patch", "delete"):
             op: Operation | None = getattr(item, method)

@@ -22,6 +22,7 @@ from sync.errors import SyncError
 from sync.storage import BlobStore
 
 Kind = Literal["photo", "signature"]
+ContentType = Literal["image/jpeg", "image/png", "image/webp", "image/heic", "image/svg+xml"]
 MAX_SIZE: dict[str, int] = {"photo": 15 * 1024 * 1024, "signature": 2 * 1024 * 1024}
 CONTENT_TYPES: dict[str, frozenset[str]] = {
     "photo": frozenset({"image/jpeg", "image/png", "image/webp", "image/heic"}),
@@ -33,8 +34,8 @@ MAX_CHUNK = 1024 * 1024
 class AttachmentIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
     kind: Kind
-    content_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100)]
-    size: Annotated[int, msgspec.Meta(ge=1)]
+    content_type: ContentType
+    size: Annotated[int, msgspec.Meta(ge=1, le=max(MAX_SIZE.values()))]
 
 
 class AttachmentOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,7 +47,8 @@ class AttachmentOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AttachmentTooLarge(SyncError):
-    status = 413
+    """A declared size past its kind's limit (422: the request itself is small), or a chunk past the end."""
+
     title = "Attachment too large"
 
 

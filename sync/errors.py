@@ -6,8 +6,10 @@ from domain.errors import DomainError
 
 
 class SyncError(DomainError):
-    status = 400
-    title = "Bad sync request"
+    """Well-formed but refused (422 unless a subclass says otherwise)."""
+
+    status = 422
+    title = "Sync request refused"
 
 
 class UnknownDevice(SyncError):
@@ -27,7 +29,6 @@ class DeviceTaken(SyncError):
 
 
 class UnsupportedSchema(SyncError):
-    status = 400
     title = "Unsupported schema version"
 
     def __init__(self, version: int, supported: frozenset[int]) -> None:

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +45,7 @@ class SyncController(Controller):
         operation_id="RegisterDevice",
         summary="Register this install of the app to the signed-in technician (idempotent on device_id)",
         description="201 the first time, 200 after. A device id registered to another technician is a 409.",
+        responses={200: ResponseSpec(data_container=DeviceOut, description="Already registered to you")},
     )
     async def register(
         self, data: DeviceIn, principal: Principal, db_session: AsyncSession
@@ -111,6 +113,11 @@ class AttachmentController(Controller):
             "201 for a new upload, 200 for one the server knows: `received` says where to resume, `complete` that "
             "nothing more is needed. Photos up to 15 MiB, signatures up to 2 MiB."
         ),
+        responses={
+            200: ResponseSpec(
+                data_container=attachments.AttachmentOut, description="Known: resume at `received`"
+            )
+        },
     )
     async def declare(
         self, data: attachments.AttachmentIn, principal: Principal, db_session: AsyncSession

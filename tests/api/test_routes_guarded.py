@@ -47,6 +47,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
 ADMIN = frozenset({Role.ADMIN})
 OFFICE = frozenset({Role.ADMIN, Role.DISPATCHER})
 ANY_STAFF = frozenset(Role)
+TECHNICIAN_ONLY = frozenset({Role.TECHNICIAN})
 
 # The access matrix, operation by operation. A guard that widens (or narrows) must change this table too.
 EXPECTED_ROLES: dict[str, frozenset[Role]] = {
@@ -71,6 +72,16 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "ReplanOverrun": OFFICE,
     "ListJobSlots": OFFICE,
     "BookJobSlot": OFFICE,
+    "RegisterDevice": TECHNICIAN_ONLY,
+    "PushMutations": TECHNICIAN_ONLY,
+    "PullChanges": TECHNICIAN_ONLY,
+    "GetSyncDigest": TECHNICIAN_ONLY,
+    "DeclareAttachment": TECHNICIAN_ONLY,
+    "UploadAttachmentChunk": TECHNICIAN_ONLY,
+    "DownloadAttachment": ANY_STAFF,
+    "GetJobFieldReport": ANY_STAFF,
+    "ListSyncExceptions": OFFICE,
+    "ResolveSyncException": OFFICE,
     "ListCustomers": OFFICE,
     "GetCustomer": OFFICE,
     "CreateCustomer": OFFICE,
