@@ -86,8 +86,17 @@ def attachment_out(found: m.Attachment) -> AttachmentOut:
     )
 
 
+def _reconcile(store: BlobStore, found: m.Attachment) -> None:
+    """The bytes on disk decide how far an upload got: a request that failed after writing its chunk, or a
+    verification that discarded a corrupt upload, leaves the row's count behind or ahead of the file."""
+    if found.complete or store.has(found.sha256):
+        found.received, found.complete = found.size, True
+    else:
+        found.received = min(found.received, store.partial_size(found.sha256))
+
+
 async def declare(
-    session: AsyncSession, technician_id: uuid.UUID, data: AttachmentIn
+    session: AsyncSession, store: BlobStore, technician_id: uuid.UUID, data: AttachmentIn
 ) -> tuple[m.Attachment, bool]:
     """The upload for this hash, created if new; an existing one tells the device where to resume."""
     if data.size > MAX_SIZE[data.kind]:
@@ -100,6 +109,8 @@ async def declare(
     if found is not None:
         if found.size != data.size:
             raise SizeMismatch(f"this hash was declared with {found.size} bytes, not {data.size}")
+        _reconcile(store, found)
+        await session.flush()
         return found, False
     found = m.Attachment(
         sha256=data.sha256,
@@ -123,8 +134,8 @@ async def append(
     )
     if found is None:
         raise NotFound("attachment", sha256)
-    if found.complete or store.has(sha256):
-        found.received, found.complete = found.size, True
+    _reconcile(store, found)
+    if found.complete:
         return found  # someone finished it already: the content is the same by its name
     if found.technician_id != technician_id:
         raise NotFound("attachment", sha256)
@@ -138,9 +149,7 @@ async def append(
     found.received = offset + len(chunk)
     if found.received == found.size:
         if not store.finish(sha256):
-            found.received = 0
-            await session.flush()
-            raise CorruptUpload
+            raise CorruptUpload  # the file is gone; the next request reconciles the count to 0
         found.complete = True
     await session.flush()
     return found

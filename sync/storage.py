@@ -15,6 +15,7 @@ from typing import Protocol
 
 class BlobStore(Protocol):
     def write_at(self, sha256: str, offset: int, data: bytes) -> None: ...
+    def partial_size(self, sha256: str) -> int: ...
     def finish(self, sha256: str) -> bool: ...
     def has(self, sha256: str) -> bool: ...
     def read(self, sha256: str) -> bytes: ...
@@ -42,6 +43,12 @@ class LocalBlobStore:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def partial_size(self, sha256: str) -> int:
+        try:
+            return self._partial(sha256).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def finish(self, sha256: str) -> bool:
         """Verify the complete upload against its name; a mismatch discards it so the device sends it again."""

@@ -120,9 +120,15 @@ class AttachmentController(Controller):
         },
     )
     async def declare(
-        self, data: attachments.AttachmentIn, principal: Principal, db_session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        data: attachments.AttachmentIn,
+        principal: Principal,
+        db_session: AsyncSession,
     ) -> Response[attachments.AttachmentOut]:
-        found, created = await attachments.declare(db_session, technician_of(principal), data)
+        found, created = await attachments.declare(
+            db_session, request.app.state.blob_store, technician_of(principal), data
+        )
         return Response(attachments.attachment_out(found), status_code=201 if created else 200)
 
     @patch(
