@@ -23,6 +23,8 @@ class FaultyTransport:
     inner: HttpTransport
     plan: list[tuple[str, str]] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    # The body of the last push the server answered with 200, to replay it.
+    last_push: Any = None
 
     def fail(self, fault: str, path_prefix: str = "/") -> None:
         self.plan.append((fault, path_prefix))
@@ -41,6 +43,8 @@ class FaultyTransport:
         reply = self.inner(method, path, **kwargs)
         if fault == "duplicate":
             reply = self.inner(method, path, **kwargs)
+        if path == "/push" and reply.status == 200:
+            self.last_push = kwargs.get("json_body")
         if fault == "drop_response":
             raise Unavailable("response lost")
         self.sizes.append(reply.size)
