@@ -147,10 +147,12 @@ class Stage:
 
 
 def open_stage(database_url: str, root: Path) -> Iterator[Stage]:
+    # The test's own reads run on loops of their own: no pool, so no connection outlives its loop.
     engine = create_engine(database_url, poolclass=sa.pool.NullPool)
     asyncio.run(_empty(engine))
     settings = Settings(database_url=database_url, data_dir=root, jwt_secret="stage-" + "x" * 40)
-    app = create_app(settings, engine)
+    # The app lives on the test client's loop for the whole module: a pool spares a connection per request.
+    app = create_app(settings)
     with TestClient(app=app, raise_server_exceptions=False) as client:
         stage = Stage(engine, client, settings, root)
         try:
