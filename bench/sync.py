@@ -1175,8 +1175,8 @@ def serving(url: str, workdir: Path) -> Iterator[Server]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_table() -> dict[int, tuple[str, float]]:
-    """Every process's name and CPU seconds (its own and its reaped children's), from /proc (Linux)."""
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """Every live process's name and CPU seconds (user + system), from /proc (Linux)."""
     found: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -1185,9 +1185,34 @@ def cpu_table() -> dict[int, tuple[str, float]]:
             head, rest = (entry / "stat").read_text().rsplit(")", 1)
         except (OSError, ValueError):
             continue
-        ticks = rest.split()[11:15]  # utime, stime, cutime, cstime
+        ticks = rest.split()[11:13]
         found[int(entry.name)] = (head.split("(", 1)[-1], sum(int(t) for t in ticks) / CLOCK_TICKS)
     return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy since boot, all cores (guest time is inside user time)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS
+    return 0.0
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the local PostgreSQL: its processes and the backends it has reaped."""
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            head, rest = (entry / "stat").read_text().rsplit(")", 1)
+            if head.split("(", 1)[-1] == "postgres":
+                total += sum(int(t) for t in rest.split()[11:15]) / CLOCK_TICKS
+    return total
+
+
+def own_cpu() -> float:
+    """This process (every thread) and its children that ended (the uvicorn server once stopped)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def command_of(pid: int, name: str) -> str:
@@ -1203,23 +1228,26 @@ class CpuWatch:
     cores or so, and anything else running (a test suite, a build) shows in the figures."""
 
     started: float = field(default_factory=time.perf_counter)
-    before: dict[int, tuple[str, float]] = field(default_factory=cpu_table)
-    ours: set[int] = field(default_factory=lambda: {os.getpid()})
+    machine: float = field(default_factory=machine_busy_s)
+    own: float = field(default_factory=own_cpu)
+    postgres: float = field(default_factory=postgres_cpu)
+    processes: dict[int, tuple[str, float]] = field(default_factory=process_cpu)
 
     def others(self) -> tuple[float, list[str]]:
-        """Share of one core the other processes used (PostgreSQL excepted: it works for the figures), and the
-        busiest of them."""
+        """The share of one core used by anything but this process, its children and PostgreSQL (which works for
+        the figures, though it may serve someone else too), and the busiest other processes."""
         elapsed = time.perf_counter() - self.started
-        spent: list[tuple[float, int, str]] = []
-        for pid, (name, seconds) in cpu_table().items():
-            if pid in self.ours or name == "postgres":
-                continue
-            grown = seconds - self.before.get(pid, (name, 0.0))[1]
-            if grown > 0.05:
+        if not elapsed:
+            return 0.0, []
+        machine = machine_busy_s() - self.machine
+        ours = own_cpu() - self.own + postgres_cpu() - self.postgres
+        spent = []
+        for pid, (name, seconds) in process_cpu().items():
+            grown = seconds - self.processes.get(pid, (name, 0.0))[1]
+            if pid != os.getpid() and os.getppid() != pid and name != "postgres" and grown >= 1:
                 spent.append((grown, pid, name))
-        spent.sort(reverse=True)
-        busiest = [f"{command_of(pid, name)} ({grown:.0f} s)" for grown, pid, name in spent[:3] if grown >= 1]
-        return sum(g for g, _, _ in spent) / elapsed if elapsed else 0.0, busiest
+        busiest = [f"{command_of(pid, name)} ({grown:.0f} s)" for grown, pid, name in sorted(spent)[::-1][:3]]
+        return max(0.0, machine - ours) / elapsed, busiest
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -1373,7 +1401,6 @@ def figure_concurrent(target: Target, workdir: Path, args: argparse.Namespace) -
             )
         before = target.deadlocks(url)
         with serving(url, workdir) as server:
-            WATCHES[-1].ours.add(server.process.pid)
             note(f"concurrent: server pid {server.process.pid} on {server.base_url}; {expected} mutations")
             cpu_0, client_0 = cpu_seconds(server.process.pid), time.process_time()
             load = asyncio.run(drive(server.base_url, phones))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
+
 from sync.protocol import MAX_BATCH
 
 SCHEMA_VERSION = 1
@@ -100,7 +102,7 @@ class HttpTransport:
                 content=content,
                 headers={**self.auth, **(headers or {})},
             )
-        except OSError as exc:
+        except (OSError, httpx.TransportError) as exc:
             raise Unavailable(str(exc)) from exc
         kind = response.headers.get("content-type", "")
         body = response.json() if "json" in kind and response.content else response.content

@@ -1,0 +1,59 @@
+"""A real server for the end-to-end tests: `fieldwork serve` on the demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(database_url: str, engine: AsyncEngine, tmp_path: Path) -> Iterator[str]:
+    """`fieldwork serve` on a free loopback port, on the test database emptied and seeded with the demo."""
+    asyncio.run(engine.dispose())
+    assert cli.main(["--database-url", database_url, "seed"]) == 0
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "FIELDWORK_DATA_DIR": str(tmp_path),
+        "FIELDWORK_SECRET_KEY": "e2e-secret-" + "x" * 32,
+        "FIELDWORK_PLANNER_WORKERS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; raise SystemExit(main(['serve']))"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 30
+        while time.monotonic() < give_up:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
