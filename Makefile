@@ -24,13 +24,17 @@ run: $(VENV)/.installed
 	$(BIN)/fieldwork seed --if-empty
 	$(BIN)/fieldwork serve
 
-## make test: the suite on SQLite, then again on PostgreSQL when TEST_POSTGRES_URL is set
+## make test: the suite on SQLite and, when TEST_POSTGRES_URL is set, on PostgreSQL side by side (the PostgreSQL
+## run's output follows the SQLite run's; each run has a database of its own)
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
-	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
-		echo "== again on PostgreSQL =="; \
-		FIELDWORK_TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest; \
-	fi
+	@if [ -z "$$TEST_POSTGRES_URL" ]; then exec $(BIN)/python -m pytest; fi; \
+	log=$$(mktemp); \
+	FIELDWORK_TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest -p no:cacheprovider >"$$log" 2>&1 & pg=$$!; \
+	echo "== SQLite (PostgreSQL runs alongside) =="; \
+	$(BIN)/python -m pytest; sqlite=$$?; \
+	wait $$pg; postgres=$$?; \
+	echo "== PostgreSQL =="; cat "$$log"; rm -f "$$log"; \
+	exit $$(( sqlite || postgres ))
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -64,10 +64,11 @@ import sqlalchemy as sa  # noqa: E402
 from litestar import Litestar  # noqa: E402
 from litestar.testing import TestClient  # noqa: E402
 from sqlalchemy import event  # noqa: E402
-from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
+from sqlalchemy.ext.compiler import compiles  # noqa: E402
 from sqlalchemy.sql.compiler import SQLCompiler  # noqa: E402
+from sqlalchemy.sql.expression import ClauseElement, Executable  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.auth import issue_token, make_jwt_auth  # noqa: E402
@@ -133,14 +134,14 @@ def note(message: str) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-async def _postgres(dsn: str, sql: str, *args: Any) -> Any:
+async def _postgres(dsn: str, sql: str, *args: Any, value: bool = False) -> Any:
+    """One statement on a connection of its own (CREATE/DROP DATABASE and VACUUM refuse to run in a
+    transaction); with `value`, the first column of its first row."""
     import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        if sql.lstrip().upper().startswith(("SELECT", "SHOW")):
-            return await conn.fetchval(sql, *args)
-        return await conn.execute(sql, *args)
+        return await (conn.fetchval(sql, *args) if value else conn.execute(sql, *args))
     finally:
         await conn.close()
 
@@ -162,7 +163,9 @@ class Target:
     def version(self) -> str:
         if self.postgres is None:
             return f"SQLite {sqlite3.sqlite_version}"
-        return "PostgreSQL " + str(asyncio.run(_postgres(self.admin_dsn(), "SHOW server_version")))
+        return "PostgreSQL " + str(
+            asyncio.run(_postgres(self.admin_dsn(), "SHOW server_version", value=True))
+        )
 
     @contextlib.contextmanager
     def fresh(self, workdir: Path, label: str) -> Iterator[str]:
@@ -200,9 +203,8 @@ class Target:
         if self.postgres is None:
             return None
         name = make_url(url).database
-        found = asyncio.run(
-            _postgres(self.admin_dsn(), "SELECT deadlocks FROM pg_stat_database WHERE datname = $1", name)
-        )
+        stmt = "SELECT deadlocks FROM pg_stat_database WHERE datname = $1"
+        found = asyncio.run(_postgres(self.admin_dsn(), stmt, name, value=True))
         return int(found or 0)
 
 
@@ -337,8 +339,11 @@ def new_job(refs: Refs, k: int, status: JobStatus) -> m.Job:
 def evidence(job: m.Job, technician_id: uuid.UUID, k: int) -> list[Any]:
     """The 17 rows a job gathers on a day of work; with the job, its assignment and time window, 20 rows."""
     day = job.respond_by
-    statuses = [(None, JobStatus.NEW), (JobStatus.NEW, JobStatus.SCHEDULED)]
-    statuses.append((JobStatus.SCHEDULED, JobStatus.DISPATCHED))
+    statuses = (
+        (None, JobStatus.NEW),
+        (JobStatus.NEW, JobStatus.SCHEDULED),
+        (JobStatus.SCHEDULED, JobStatus.DISPATCHED),
+    )
     rows: list[Any] = [
         m.JobStatusEvent(
             job_id=job.id,
@@ -364,8 +369,12 @@ def evidence(job: m.Job, technician_id: uuid.UUID, k: int) -> list[Any]:
             )
         )
     ]
-    answers: dict[str, Any] = {"Water isolated": True, "Repair tested": True, "pressure_bar": 2.4}
-    answers["outcome"] = "fixed"
+    answers: dict[str, Any] = {
+        "Water isolated": True,
+        "Repair tested": True,
+        "pressure_bar": 2.4,
+        "outcome": "fixed",
+    }
     rows += [
         m.JobFieldValue(id=uuid.uuid4(), job_id=job.id, name=name, value=value, technician_id=technician_id)
         for name, value in answers.items()
@@ -743,6 +752,7 @@ class Figure:
     lines: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    failed: bool = False
 
 
 def ms(seconds: float) -> str:
@@ -879,15 +889,24 @@ async def seed_delta(url: str, total: int) -> tuple[Tech, float]:
         await engine.dispose()
 
 
-def explain(stmt: sa.ClauseElement, dialect: str) -> sa.TextClause:
-    """`EXPLAIN QUERY PLAN` (SQLite) or `EXPLAIN` (PostgreSQL) of a statement, with its parameters bound by their
-    own types (the UUIDs are BLOBs on SQLite). Compiled with named parameters so that text() can carry them."""
-    named = (sqlite.dialect if dialect == "sqlite" else postgresql.dialect)(paramstyle="named")
-    compiled = stmt.compile(dialect=named)
-    assert isinstance(compiled, SQLCompiler)
-    prefix = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
-    binds = [sa.bindparam(k, v, type_=compiled.binds[k].type) for k, v in compiled.params.items()]
-    return sa.text(prefix + str(compiled)).bindparams(*binds)
+class Explain(Executable, ClauseElement):
+    """`EXPLAIN QUERY PLAN <statement>` (SQLite) or `EXPLAIN <statement>` (PostgreSQL), SQLAlchemy's recipe: the
+    statement compiles as the app's would, its parameters bound by their own types (UUIDs are BLOBs on SQLite)."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+
+
+@compiles(Explain)
+def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
+    sql = prefix + str(compiler.process(element.statement, **kw))
+    # The plan's rows are not the statement's: forget its columns, or their types (a UUID as BLOB) would be
+    # applied to the plan's text.
+    compiler._result_columns = []
+    return sql
 
 
 def plan_lines(rows: Sequence[Sequence[Any]], dialect: str) -> list[str]:
@@ -915,7 +934,7 @@ async def inspect_delta(url: str, technician_id: uuid.UUID, after: int) -> tuple
     reset = write_intent.set(False)
     try:
         async with engine.connect() as conn:
-            plan = plan_lines((await conn.execute(explain(stmt, conn.dialect.name))).all(), conn.dialect.name)
+            plan = plan_lines((await conn.execute(Explain(stmt))).all(), conn.dialect.name)
             timings = []
             for i in range(DELTA_WARMUP + QUERY_RUNS):
                 started = time.perf_counter()
@@ -1481,9 +1500,6 @@ def figure_concurrent(target: Target, workdir: Path, args: argparse.Namespace) -
 # Orchestration
 # --------------------------------------------------------------------------------------------------------------
 
-# The watch of the figure running, so that a figure can exclude the processes it starts.
-WATCHES: list[CpuWatch] = []
-
 RUNNERS = {
     "bootstrap": figure_bootstrap,
     "delta": figure_delta,
@@ -1608,14 +1624,17 @@ def main(argv: list[str] | None = None) -> int:
         for number, name in enumerate(only, start=1):
             note(f"== {name} ==")
             started, source = time.perf_counter(), source_fingerprint()
-            WATCHES.append(CpuWatch())
+            watch = CpuWatch()
             try:
                 figure = RUNNERS[name](target, Path(tmp), args)
             except BenchError as exc:
-                print(f"## {number}. {name}: FAILED\n\n{exc}\n", flush=True)
-                figures.append(Figure(name, "failed", checks=[Check(name, "failed", "", False)]))
+                if source_fingerprint() != source:
+                    exc.add_note("The application source changed while this figure ran.")
+                notes = "\n".join(getattr(exc, "__notes__", []))
+                print(f"## {number}. {name}: FAILED\n\n{exc}\n{notes}\n", flush=True)
+                figures.append(Figure(name, "failed", checks=[Check(name, "failed", "", False)], failed=True))
                 continue
-            share, busiest = WATCHES[-1].others()
+            share, busiest = watch.others()
             figure.lines += [
                 "",
                 f"Other processes used {100 * share:.0f} % of one core while this figure ran"
@@ -1649,7 +1668,7 @@ def main(argv: list[str] | None = None) -> int:
         record["figures"] = {f.name: f.data for f in figures}
         args.json.write_text(json.dumps(record, indent=2, default=str) + "\n")
     # A target missed is a figure, not a failure of the script; a figure that could not be measured is one.
-    return 1 if any(f.title == "failed" for f in figures) else 0
+    return 1 if any(f.failed for f in figures) else 0
 
 
 if __name__ == "__main__":

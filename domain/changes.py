@@ -7,6 +7,8 @@ version v has seen every change up to v. Assignments write the technicians' scop
 grants and revokes in `sync_grants`.
 
 This lives in `domain/` and not in `sync/` because every writer must stamp, whichever package it comes from.
+Only the unit of work is seen: a bulk `insert()`/`update()` of a synced table bypasses it, so synced tables are
+written through the ORM.
 """
 
 from __future__ import annotations
