@@ -154,51 +154,44 @@ def stamp(session: Session) -> None:
         return
     version = next_version(session)
     now = dt.datetime.now(dt.UTC)
-    if found.rows:
-        stmt = _insert(session, m.SyncRow).values(
-            [
-                {
-                    "table_name": table,
-                    "row_id": row_id,
-                    "space_id": SPACE_ID,
-                    "version": version,
-                    "job_id": job_id,
-                    "deleted": deleted,
-                    "changed_at": now,
-                }
-                for (table, row_id), (job_id, deleted) in sorted(found.rows.items(), key=_row_key)
-            ]
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["table_name", "row_id"],
-                set_={
-                    "version": stmt.excluded.version,
-                    "deleted": stmt.excluded.deleted,
-                    "job_id": stmt.excluded.job_id,
-                    "changed_at": stmt.excluded.changed_at,
-                },
+    # Sorted, so that concurrent writers touching the same rows lock them in one order.
+    _upsert(
+        session,
+        m.SyncRow,
+        ("table_name", "row_id"),
+        [
+            {
+                "table_name": table,
+                "row_id": row_id,
+                "space_id": SPACE_ID,
+                "version": version,
+                "job_id": job_id,
+                "deleted": deleted,
+                "changed_at": now,
+            }
+            for (table, row_id), (job_id, deleted) in sorted(found.rows.items(), key=_row_key)
+        ],
+    )
+    _upsert(
+        session,
+        m.SyncGrant,
+        ("technician_id", "job_id"),
+        [
+            {"technician_id": t, "job_id": j, "active": active, "version": version, "changed_at": now}
+            for (t, j), active in sorted(
+                found.grants.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))
             )
-        )
-    if found.grants:
-        grants = _insert(session, m.SyncGrant).values(
-            [
-                {"technician_id": t, "job_id": j, "active": active, "version": version, "changed_at": now}
-                for (t, j), active in sorted(
-                    found.grants.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))
-                )
-            ]
-        )
-        session.execute(
-            grants.on_conflict_do_update(
-                index_elements=["technician_id", "job_id"],
-                set_={
-                    "active": grants.excluded.active,
-                    "version": grants.excluded.version,
-                    "changed_at": grants.excluded.changed_at,
-                },
-            )
-        )
+        ],
+    )
+
+
+def _upsert(session: Session, model: type[Any], keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Insert the rows, or overwrite every other column of the ones already there."""
+    if not rows:
+        return
+    stmt = _insert(session, model).values(rows)
+    changed = {name: stmt.excluded[name] for name in rows[0] if name not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
 
 
 def _row_key(item: tuple[tuple[str, uuid.UUID], Any]) -> tuple[str, str]:

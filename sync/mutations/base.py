@@ -125,3 +125,18 @@ async def job_for_evidence(ctx: Context, args: JobArgs) -> m.Job:
     if args.epoch > max(current, 1):
         raise Rejected("bad_epoch", f"epoch {args.epoch} is ahead of the job's assignment ({current})")
     return job
+
+
+async def append_once(
+    ctx: Context, args: JobArgs, model: type[Any], row_id: uuid.UUID, **values: Any
+) -> Outcome:
+    """Create the technician's record under the id their device chose; the same id again finds it and does
+    nothing (a mutation replayed under a new id), an id naming someone else's record is refused."""
+    await job_for_evidence(ctx, args)
+    existing = await ctx.session.get(model, row_id)
+    if existing is not None:
+        if existing.job_id != args.job_id or existing.technician_id != ctx.technician_id:
+            raise Rejected("id_taken", f"id {row_id} already names another record")
+        return APPLIED
+    ctx.session.add(model(id=row_id, job_id=args.job_id, technician_id=ctx.technician_id, **values))
+    return APPLIED

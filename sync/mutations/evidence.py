@@ -21,6 +21,7 @@ from sync.mutations.base import (
     Outcome,
     Rejected,
     Sha256,
+    append_once,
     job_for_evidence,
     mutation,
     was_granted,
@@ -54,11 +55,6 @@ OFFICE_FIELDS = frozenset(
 )
 
 
-def _same_owner(ctx: Context, row: m.JobNote | m.JobPhoto | m.JobPartLine, job_id: uuid.UUID) -> None:
-    if row.job_id != job_id or row.technician_id != ctx.technician_id:
-        raise Rejected("id_taken", f"id {row.id} already names another record")
-
-
 class AddNoteArgs(JobArgs, frozen=True):
     note_id: uuid.UUID
     body: NoteBody
@@ -67,21 +63,7 @@ class AddNoteArgs(JobArgs, frozen=True):
 
 @mutation("job.add_note.v1", AddNoteArgs)
 async def add_note(ctx: Context, args: AddNoteArgs) -> Outcome:
-    await job_for_evidence(ctx, args)
-    existing = await ctx.session.get(m.JobNote, args.note_id)
-    if existing is not None:
-        _same_owner(ctx, existing, args.job_id)
-        return APPLIED
-    ctx.session.add(
-        m.JobNote(
-            id=args.note_id,
-            job_id=args.job_id,
-            technician_id=ctx.technician_id,
-            body=args.body,
-            written_at=args.written_at,
-        )
-    )
-    return APPLIED
+    return await append_once(ctx, args, m.JobNote, args.note_id, body=args.body, written_at=args.written_at)
 
 
 class AddPhotoArgs(JobArgs, frozen=True):
@@ -94,22 +76,9 @@ class AddPhotoArgs(JobArgs, frozen=True):
 
 @mutation("job.add_photo.v1", AddPhotoArgs)
 async def add_photo(ctx: Context, args: AddPhotoArgs) -> Outcome:
-    await job_for_evidence(ctx, args)
-    existing = await ctx.session.get(m.JobPhoto, args.photo_id)
-    if existing is not None:
-        _same_owner(ctx, existing, args.job_id)
-        return APPLIED
-    ctx.session.add(
-        m.JobPhoto(
-            id=args.photo_id,
-            job_id=args.job_id,
-            technician_id=ctx.technician_id,
-            sha256=args.sha256,
-            caption=args.caption,
-            taken_at=args.taken_at,
-        )
+    return await append_once(
+        ctx, args, m.JobPhoto, args.photo_id, sha256=args.sha256, caption=args.caption, taken_at=args.taken_at
     )
-    return APPLIED
 
 
 class SetFieldsArgs(JobArgs, frozen=True):
@@ -175,23 +144,9 @@ class SetPartQtyArgs(PartLineArgs, frozen=True):
 
 @mutation("job.add_part_line.v1", AddPartLineArgs)
 async def add_part_line(ctx: Context, args: AddPartLineArgs) -> Outcome:
-    await job_for_evidence(ctx, args)
-    existing = await ctx.session.get(m.JobPartLine, args.line_id)
-    if existing is not None:
-        _same_owner(ctx, existing, args.job_id)
-        return APPLIED
-    if await _was_removed(ctx, args.line_id):
+    if await ctx.session.get(m.JobPartLine, args.line_id) is None and await _was_removed(ctx, args.line_id):
         raise Rejected("line_removed", f"part line {args.line_id} was removed; a new line needs a new id")
-    ctx.session.add(
-        m.JobPartLine(
-            id=args.line_id,
-            job_id=args.job_id,
-            technician_id=ctx.technician_id,
-            part=args.part,
-            quantity=args.quantity,
-        )
-    )
-    return APPLIED
+    return await append_once(ctx, args, m.JobPartLine, args.line_id, part=args.part, quantity=args.quantity)
 
 
 async def _line(ctx: Context, line_id: uuid.UUID) -> m.JobPartLine | None:

@@ -22,6 +22,7 @@ from sync.mutations.base import (
     Outcome,
     Rejected,
     Sha256,
+    append_once,
     job_for_evidence,
     mutation,
 )
@@ -77,20 +78,18 @@ async def _check(ctx: Context, entry: m.TimeEntry) -> Outcome:
 
 @mutation("time.start.v1", TimeStartArgs)
 async def time_start(ctx: Context, args: TimeStartArgs) -> Outcome:
-    await job_for_evidence(ctx, args)
-    existing = await ctx.session.get(m.TimeEntry, args.entry_id)
-    if existing is not None:
-        if existing.technician_id != ctx.technician_id or existing.job_id != args.job_id:
-            raise Rejected("id_taken", f"id {args.entry_id} already names another record")
-        return APPLIED
-    entry = m.TimeEntry(
-        id=args.entry_id,
-        job_id=args.job_id,
-        technician_id=ctx.technician_id,
+    known = await ctx.session.get(m.TimeEntry, args.entry_id) is not None
+    outcome = await append_once(
+        ctx,
+        args,
+        m.TimeEntry,
+        args.entry_id,
         started_at=args.started_at,
         clock_offset_s=ctx.device.clock_offset_s,
     )
-    ctx.session.add(entry)
+    if known:
+        return outcome
+    entry = await ctx.session.get_one(m.TimeEntry, args.entry_id)
     return await _check(ctx, entry)
 
 
