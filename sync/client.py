@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from sync.protocol import MAX_BATCH
+from sync.protocol import MAX_BATCH, MAX_PUSH_BYTES
 
 SCHEMA_VERSION = 1
 APP_VERSION = "reference-client/1"
@@ -513,6 +513,18 @@ class SyncClient:
         for mutation in self.pending():
             _rebase(table, shown, mutation)
         return shown
+
+
+def _batch(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The next push: at most 500 mutations and half the server's body limit, and always at least one."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for mutation in pending[:MAX_BATCH]:
+        size += len(json.dumps(mutation))
+        if batch and size > MAX_PUSH_BYTES // 2:
+            break
+        batch.append(mutation)
+    return batch
 
 
 def _rebase(table: str, shown: dict[str, dict[str, Any]], mutation: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ import msgspec
 
 SCHEMA_VERSIONS = frozenset({1})
 MAX_BATCH = 500
+# A push may carry 500 long notes; its body may be this large (other JSON bodies stop at 256 KiB).
+MAX_PUSH_BYTES = 8 * 1024 * 1024
 MAX_PAGE = 2000
 DEFAULT_PAGE = 500
 

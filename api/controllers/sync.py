@@ -15,7 +15,7 @@ from domain.enums import Role
 from domain.errors import PermissionDenied
 from domain.principal import Principal
 from sync import attachments, devices, pull, push
-from sync.protocol import DeviceIn, DeviceOut, DigestOut, PullIn, PullOut, PushIn, PushOut
+from sync.protocol import MAX_PUSH_BYTES, DeviceIn, DeviceOut, DigestOut, PullIn, PullOut, PushIn, PushOut
 
 TECHNICIAN = requires(Role.TECHNICIAN)
 SYNC_PATH = "/api/sync/v1"
@@ -68,9 +68,11 @@ class SyncController(Controller):
         description=(
             "Ids ascend without gaps, at most 500 per push. Ids the server already has answer `duplicate` with "
             "their stored result; a first id past the next expected one is a 409 with `expected_id` and applies "
-            "nothing. A refused mutation is still consumed (`rejected` with a `code`): the answer is 200."
+            "nothing. A refused mutation is still consumed (`rejected` with a `code`): the answer is 200. "
+            "The body may be up to 8 MiB."
         ),
         status_code=200,
+        request_max_body_size=MAX_PUSH_BYTES,
     )
     async def push(self, data: PushIn, principal: Principal, db_session: AsyncSession) -> PushOut:
         return await push.push(db_session, principal, technician_of(principal), data)

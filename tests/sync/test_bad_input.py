@@ -254,3 +254,17 @@ def test_declarations_refuse_oversize_wrong_types_and_conflicting_sizes(
     big = b"x" * (1024 * 1024 + 1)
     assert _declare(client, me, big, size=len(big)).status_code == 201
     refused(_chunk(client, me, hashlib.sha256(big).hexdigest(), 0, big), 413)
+
+
+def test_a_push_of_long_notes_fits_and_an_oversized_body_is_a_413(
+    client: TestClient[Any], auth: Any, world: World, device: str, snapshot: Any
+) -> None:
+    job = world.jobs["north_assigned"]
+    long_notes = [note(job, i, body="x" * 10_000) for i in range(1, 301)]  # 3 MB: past the usual 256 KiB
+    answer = push(client, auth("tech_n1"), device, long_notes)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["last_mutation_id"] == 300
+    before = snapshot()
+    huge = [*(note(job, i, body="y" * 10_000) for i in range(301, 751)), note(job, 751, body="z" * 4_000_000)]
+    refused(push(client, auth("tech_n1"), device, huge), 413)  # 451 mutations, but 8.5 MB
+    assert snapshot() == before
