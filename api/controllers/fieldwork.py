@@ -19,12 +19,24 @@ from sync import review
 
 
 def exception_out(found: m.SyncException) -> SyncExceptionOut:
-    return msgspec.convert(
-        {
-            **{c: getattr(found, c) for c in SyncExceptionOut.__struct_fields__ if c != "meaning"},
-            "meaning": review.KINDS[found.code],
-        },
-        SyncExceptionOut,
+    return SyncExceptionOut(
+        id=found.id,
+        code=found.code,
+        meaning=review.KINDS[found.code],
+        detail=found.detail,
+        job_id=found.job_id,
+        job_description=found.job.description if found.job else None,
+        job_status=found.job.status if found.job else None,
+        technician_id=found.technician_id,
+        technician_name=found.technician.name,
+        device_id=found.device_id,
+        mutation_id=found.mutation_id,
+        mutation_name=found.mutation_name,
+        args=found.args,
+        occurrences=found.occurrences,
+        created_at=found.created_at,
+        resolved_at=found.resolved_at,
+        resolution=found.resolution,
     )
 
 

@@ -75,7 +75,10 @@ class SyncExceptionOut(Read, frozen=True):
     meaning: str
     detail: str
     job_id: uuid.UUID | None
+    job_description: str | None
+    job_status: str | None
     technician_id: uuid.UUID
+    technician_name: str
     device_id: uuid.UUID
     mutation_id: int
     mutation_name: str

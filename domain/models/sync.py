@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.models.audit import AuditBase
 from domain.models.base import Base
+
+if TYPE_CHECKING:
+    from domain.models.jobs import Job
+    from domain.models.organisation import Technician
 
 BigInt = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -123,3 +127,7 @@ class SyncException(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), index=True)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(sa.Text)
+
+    # Loaded with the list, so that it names the people and the work, not just their ids.
+    technician: Mapped[Technician] = relationship(lazy="selectin")
+    job: Mapped[Job | None] = relationship(lazy="selectin")

@@ -184,7 +184,20 @@ def test_7_reassignment_while_offline_keeps_evidence_refuses_the_move_and_leaves
     seen = report(client, auth("disp_north"), world.jobs["north_assigned"])
     assert [n["body"] for n in seen["notes"]] == ["customer not home"]
     assert len(seen["time_entries"]) == 1
-    assert [x["code"] for x in exceptions(client, auth("disp_north"))] == ["status_after_reassignment"]
+    [flagged] = exceptions(client, auth("disp_north"))
+    assert (flagged["code"], flagged["technician_name"], flagged["job_description"]) == (
+        "status_after_reassignment",
+        "tech_n1",
+        "job north_assigned",
+    )
+    assert exceptions(client, auth("disp_south")) == []  # another territory's
+    closed = client.post(
+        f"/api/sync-exceptions/{flagged['id']}/resolution",
+        json={"resolution": "told tech_n1 the job moved"},
+        headers=auth("disp_north"),
+    )
+    assert closed.status_code == 200, closed.text
+    assert exceptions(client, auth("disp_north")) == []
     assert device.rows("jobs") == {}
     assert device.rows("job_notes") == {}
     assert device.digest() == device.server_digest()
