@@ -23,6 +23,7 @@ from domain.principal import SYSTEM_ACTOR
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+_HEAD_LOCKED = "fieldwork.audit_head_locked"
 # Never copied into the log: secrets stay out of a table everyone with read access can scan.
 REDACTED_COLUMNS = frozenset({"password_hash"})
 
@@ -136,10 +137,15 @@ def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterabl
     if not pending:
         return
 
-    head = session.get(AuditHead, HEAD_ID, with_for_update=True)
+    # The head is locked once per transaction; a flush after that finds it, current, in the session.
+    if session.info.get(_HEAD_LOCKED):
+        head = session.get(AuditHead, HEAD_ID)
+    else:
+        head = session.get(AuditHead, HEAD_ID, with_for_update=True)
     if head is None:
         head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
         session.add(head)
+    session.info[_HEAD_LOCKED] = True
     actor = str(session.info.get("actor", SYSTEM_ACTOR))
     now = dt.datetime.now(dt.UTC)
     for action, obj, changes in pending:
@@ -170,6 +176,12 @@ def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterabl
             )
         )
         head.seq, head.hash = seq, digest
+
+
+def release_head(session: Session, *_: Any) -> None:
+    """After any rollback (a savepoint's releases the locks taken in it) or the end of the transaction, the next
+    flush must lock the head again."""
+    session.info.pop(_HEAD_LOCKED, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from domain import audit, changes
 
@@ -12,7 +12,14 @@ class AuditedSession(Session):
     """Every write through it is audited (domain.audit) and versioned for sync (domain.changes)."""
 
 
+def _transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        audit.release_head(session)
+
+
 event.listen(AuditedSession, "before_flush", audit.record_changes)
+event.listen(AuditedSession, "after_soft_rollback", audit.release_head)
+event.listen(AuditedSession, "after_transaction_end", _transaction_end)
 event.listen(AuditedSession, "after_flush", changes.collect)
 event.listen(AuditedSession, "before_commit", changes.stamp)
 event.listen(AuditedSession, "after_transaction_end", changes.forget)

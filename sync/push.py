@@ -13,7 +13,7 @@ import uuid
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import changes
@@ -21,7 +21,8 @@ from domain import models as m
 from domain.principal import Principal
 from sync.devices import check_schema, device_of
 from sync.errors import BadBatch, BatchTooLarge, MutationGap, MutationIdReused
-from sync.mutations import REGISTRY, Context, Outcome, Rejected
+from sync.mutations import REGISTRY, Context, Mutation, Outcome, Rejected
+from sync.mutations.base import Args, Batch, granted_jobs
 from sync.protocol import MAX_BATCH, MutationIn, MutationResult, PushIn, PushOut
 
 
@@ -38,6 +39,21 @@ async def push(
 ) -> PushOut:
     check_schema(body.schema_version)
     _check_order(body.mutations)
+    try:
+        return await _push(session, principal, technician_id, body, guarded=False)
+    except DBAPIError as exc:
+        if not _refusable(exc):
+            raise
+        # A mutation clashed with a constraint its handler did not foresee, or carried a value the database
+        # cannot hold (PostgreSQL refuses a NUL in text). Start again with each mutation in a savepoint of its own,
+        # so that only that one is refused and the queue moves on: slower, and rare.
+        await session.rollback()
+        return await _push(session, principal, technician_id, body, guarded=True)
+
+
+async def _push(
+    session: AsyncSession, principal: Principal, technician_id: uuid.UUID, body: PushIn, *, guarded: bool
+) -> PushOut:
     device = await device_of(session, technician_id, body.device_id, lock=True)
     now = dt.datetime.now(dt.UTC)
     if body.clock_offset_s is not None:
@@ -47,14 +63,16 @@ async def push(
     if body.mutations and body.mutations[0].id > last + 1:
         raise MutationGap(last + 1)
     stored = await _stored(session, device.device_id, [x.id for x in body.mutations if x.id <= last])
+    batch = Batch(granted=await granted_jobs(session, technician_id))
     results: list[MutationResult] = []
+    records: list[m.SyncMutation] = []
     for mutation in body.mutations:
         if mutation.id <= last:
             results.append(_replayed(mutation, stored.get(mutation.id)))
             continue
-        ctx = Context(session, principal, technician_id, device, mutation, now)
-        outcome = await _apply(ctx)
-        session.add(
+        ctx = Context(session, principal, technician_id, device, mutation, now, batch)
+        outcome = await (_apply_guarded(ctx) if guarded else _apply(ctx))
+        records.append(
             m.SyncMutation(
                 device_id=device.device_id,
                 mutation_id=mutation.id,
@@ -68,10 +86,12 @@ async def push(
                 received_at=now,
             )
         )
-        device.last_mutation_id = mutation.id
         results.append(
             MutationResult(id=mutation.id, result=outcome.result, code=outcome.code, detail=outcome.detail)
         )
+    # The bookkeeping goes in once, with the effects, in the same transaction.
+    session.add_all(records)
+    device.last_mutation_id = max(last, body.mutations[-1].id if body.mutations else last)
     await session.flush()
     return PushOut(results=results, last_mutation_id=device.last_mutation_id, server_time=now)
 
@@ -95,30 +115,65 @@ def _replayed(mutation: MutationIn, record: m.SyncMutation | None) -> MutationRe
     )
 
 
-async def _apply(ctx: Context) -> Outcome:
-    """One mutation inside a savepoint: a refusal or a clash with a constraint undoes its writes, not the batch's."""
+def _parse(ctx: Context) -> tuple[Mutation, Args] | Outcome:
     handler = REGISTRY.get(ctx.mutation.name)
     if handler is None:
         return Outcome("rejected", "unknown_mutation", f"this server does not know {ctx.mutation.name}")
     try:
-        args = msgspec.convert(ctx.mutation.args, handler.args, strict=False)
+        return handler, msgspec.convert(ctx.mutation.args, handler.args, strict=False)
     except msgspec.ValidationError as exc:
         return Outcome("rejected", "invalid_args", str(exc))
+
+
+async def _apply(ctx: Context) -> Outcome:
+    """One mutation. Handlers check everything before they write, so a refusal has nothing to undo."""
+    parsed = _parse(ctx)
+    if isinstance(parsed, Outcome):
+        return parsed
+    handler, args = parsed
+    try:
+        outcome = await handler.handle(ctx, args)
+    except Rejected as refusal:
+        outcome = Outcome("rejected", refusal.code, refusal.detail, flag=refusal.flag)
+    return await _flagged(ctx, outcome)
+
+
+async def _apply_guarded(ctx: Context) -> Outcome:
+    """One mutation inside a savepoint: a clash with a constraint undoes its writes, not the batch's."""
+    parsed = _parse(ctx)
+    if isinstance(parsed, Outcome):
+        return parsed
+    handler, args = parsed
     saved = changes.pending(ctx.session.sync_session).copy()
     savepoint = await ctx.session.begin_nested()
     try:
         outcome = await handler.handle(ctx, args)
         await ctx.session.flush()
-    except Rejected as refusal:
+    except (Rejected, DBAPIError) as exc:
+        if isinstance(exc, DBAPIError) and not _refusable(exc):
+            raise
         await savepoint.rollback()
         changes.restore(ctx.session.sync_session, saved)
-        outcome = Outcome("rejected", refusal.code, refusal.detail, flag=refusal.flag)
-    except IntegrityError as exc:
-        await savepoint.rollback()
-        changes.restore(ctx.session.sync_session, saved)
-        outcome = Outcome("rejected", "conflict", f"the change clashes with existing data: {exc.orig}")
+        ctx.batch.locked.clear()  # a savepoint's rollback releases the locks taken in it
+        if isinstance(exc, Rejected):
+            outcome = Outcome("rejected", exc.code, exc.detail, flag=exc.flag)
+        elif not isinstance(exc, IntegrityError):
+            outcome = Outcome("rejected", "invalid_value", "a value cannot be stored (a NUL character?)")
+        else:
+            outcome = Outcome("rejected", "conflict", f"the change clashes with existing data: {exc.orig}")
     else:
         await savepoint.commit()
+    return await _flagged(ctx, outcome)
+
+
+def _refusable(exc: DBAPIError) -> bool:
+    """A clash with a constraint or a value the database cannot hold (SQLSTATE class 22): the mutation's fault,
+    refused on its own. Anything else (the connection, a deadlock) is transient and fails the whole push."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, IntegrityError | DataError) or (isinstance(state, str) and state.startswith("22"))
+
+
+async def _flagged(ctx: Context, outcome: Outcome) -> Outcome:
     if outcome.flag is not None:
         await ctx.flag(outcome.flag, outcome.detail or outcome.flag)
     return outcome

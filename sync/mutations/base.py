@@ -54,6 +54,16 @@ APPLIED = Outcome()
 
 
 @dataclass(slots=True)
+class Batch:
+    """What one push learns once and every mutation in it reuses."""
+
+    # Jobs the technician holds or held (job -> in scope now), read once per push.
+    granted: dict[uuid.UUID, bool]
+    # Jobs this push has locked (and so read as they are): further reads come from the session.
+    locked: set[uuid.UUID] = field(default_factory=set)
+
+
+@dataclass(slots=True)
 class Context:
     session: AsyncSession
     principal: Principal
@@ -61,8 +71,8 @@ class Context:
     device: m.SyncDevice
     mutation: MutationIn
     now: dt.datetime
+    batch: Batch
     job_id: uuid.UUID | None = None
-    flags: list[tuple[str, str]] = field(default_factory=list)
 
     async def flag(self, code: str, detail: str) -> None:
         await review.flag(
@@ -104,14 +114,28 @@ def mutation(name: str, args: type[A]) -> Callable[[Callable[[Context, A], Await
     return register
 
 
+async def granted_jobs(session: AsyncSession, technician_id: uuid.UUID) -> dict[uuid.UUID, bool]:
+    rows = await session.execute(
+        sa.select(m.SyncGrant.job_id, m.SyncGrant.active).where(m.SyncGrant.technician_id == technician_id)
+    )
+    return {job_id: bool(active) for job_id, active in rows}
+
+
 async def was_granted(ctx: Context, job_id: uuid.UUID) -> bool:
     """Whether the job is or was in this technician's scope: evidence from then is theirs to give."""
-    found = await ctx.session.scalar(
-        sa.select(m.SyncGrant.active).where(
-            m.SyncGrant.technician_id == ctx.technician_id, m.SyncGrant.job_id == job_id
-        )
+    return job_id in ctx.batch.granted
+
+
+async def locked_job(ctx: Context, job_id: uuid.UUID) -> m.Job | None:
+    """The job, locked against the office's writes until the push commits (read afresh the first time)."""
+    if job_id in ctx.batch.locked:
+        return await ctx.session.get(m.Job, job_id)
+    job = await ctx.session.scalar(
+        sa.select(m.Job).where(m.Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     )
-    return found is not None
+    if job is not None:
+        ctx.batch.locked.add(job_id)
+    return job
 
 
 async def job_for_evidence(ctx: Context, args: JobArgs) -> m.Job:

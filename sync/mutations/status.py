@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-import sqlalchemy as sa
 
 from domain import job_status
-from domain import models as m
 from domain.enums import JobStatus
 from domain.services.jobs import record_status
-from sync.mutations.base import APPLIED, Context, JobArgs, Outcome, Rejected, mutation, was_granted
+from sync.mutations.base import (
+    APPLIED,
+    Context,
+    JobArgs,
+    Outcome,
+    Rejected,
+    locked_job,
+    mutation,
+    was_granted,
+)
 
 FIELD_TARGETS = frozenset(to for _, to in job_status.TECHNICIAN_MOVES)
 
@@ -24,7 +31,7 @@ class TransitionArgs(JobArgs, frozen=True):
 @mutation("job.transition_status.v1", TransitionArgs)
 async def transition_status(ctx: Context, args: TransitionArgs) -> Outcome:
     ctx.job_id = args.job_id
-    job = await ctx.session.scalar(sa.select(m.Job).where(m.Job.id == args.job_id).with_for_update())
+    job = await locked_job(ctx, args.job_id)
     if job is None or not await was_granted(ctx, args.job_id):
         ctx.job_id = None
         raise Rejected("unknown_job", f"job {args.job_id} is not one of yours")

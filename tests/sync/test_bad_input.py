@@ -268,3 +268,18 @@ def test_a_push_of_long_notes_fits_and_an_oversized_body_is_a_413(
     huge = [*(note(job, i, body="y" * 10_000) for i in range(301, 751)), note(job, 751, body="z" * 4_000_000)]
     refused(push(client, auth("tech_n1"), device, huge), 413)  # 451 mutations, but 8.5 MB
     assert snapshot() == before
+
+
+def test_a_value_the_database_cannot_hold_is_refused_alone(
+    client: TestClient[Any], auth: Any, world: World, device: str, is_postgres: bool
+) -> None:
+    job = world.jobs["north_assigned"]
+    answer = push(
+        client, auth("tech_n1"), device, [note(job, 1, body="nul \x00 inside"), note(job, 2, body="next")]
+    )
+    assert answer.status_code == 200, answer.text
+    results = [(r["result"], r["code"]) for r in answer.json()["results"]]
+    # PostgreSQL cannot store a NUL in text; SQLite can. Either way the queue moves on.
+    assert results == [("rejected", "invalid_value") if is_postgres else ("applied", None), ("applied", None)]
+    report = client.get(f"/api/jobs/{job}/field-report", headers=auth("disp_north")).json()
+    assert "next" in [n["body"] for n in report["notes"]]
