@@ -137,15 +137,14 @@ def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterabl
     if not pending:
         return
 
-    # The head is locked once per transaction; a flush after that finds it, current, in the session.
-    if session.info.get(_HEAD_LOCKED):
-        head = session.get(AuditHead, HEAD_ID)
-    else:
+    # The head is locked and read once per transaction, then kept (the session itself holds its objects weakly).
+    head = session.info.get(_HEAD_LOCKED)
+    if not isinstance(head, AuditHead):
         head = session.get(AuditHead, HEAD_ID, with_for_update=True)
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-    session.info[_HEAD_LOCKED] = True
+        if head is None:
+            head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
+            session.add(head)
+        session.info[_HEAD_LOCKED] = head
     actor = str(session.info.get("actor", SYSTEM_ACTOR))
     now = dt.datetime.now(dt.UTC)
     for action, obj, changes in pending:

@@ -22,7 +22,7 @@ from domain.principal import Principal
 from sync.devices import check_schema, device_of
 from sync.errors import BadBatch, BatchTooLarge, MutationGap, MutationIdReused
 from sync.mutations import REGISTRY, Context, Mutation, Outcome, Rejected
-from sync.mutations.base import Args, Batch, granted_jobs
+from sync.mutations.base import Args, Batch, granted_jobs, prefetch_records
 from sync.protocol import MAX_BATCH, MutationIn, MutationResult, PushIn, PushOut
 
 
@@ -63,7 +63,10 @@ async def _push(
     if body.mutations and body.mutations[0].id > last + 1:
         raise MutationGap(last + 1)
     stored = await _stored(session, device.device_id, [x.id for x in body.mutations if x.id <= last])
-    batch = Batch(granted=await granted_jobs(session, technician_id))
+    fresh = [x for x in body.mutations if x.id > last]
+    batch = Batch(
+        granted=await granted_jobs(session, technician_id), records=await prefetch_records(session, fresh)
+    )
     results: list[MutationResult] = []
     records: list[m.SyncMutation] = []
     for mutation in body.mutations:
@@ -154,7 +157,10 @@ async def _apply_guarded(ctx: Context) -> Outcome:
             raise
         await savepoint.rollback()
         changes.restore(ctx.session.sync_session, saved)
-        ctx.batch.locked.clear()  # a savepoint's rollback releases the locks taken in it
+        # A savepoint's rollback releases the locks taken in it and undoes the rows made in it.
+        ctx.batch.locked.clear()
+        ctx.batch.records.clear()
+        ctx.batch.jobs.clear()
         if isinstance(exc, Rejected):
             outcome = Outcome("rejected", exc.code, exc.detail, flag=exc.flag)
         elif not isinstance(exc, IntegrityError):

@@ -59,8 +59,58 @@ class Batch:
 
     # Jobs the technician holds or held (job -> in scope now), read once per push.
     granted: dict[uuid.UUID, bool]
-    # Jobs this push has locked (and so read as they are): further reads come from the session.
-    locked: set[uuid.UUID] = field(default_factory=set)
+    # Jobs this push has locked and read as they are, kept here (the session holds its objects weakly).
+    locked: dict[uuid.UUID, m.Job] = field(default_factory=dict)
+    # The rows the batch's device-chosen ids name (None: no such row yet), read in one query per table; rows the
+    # batch makes or removes update it. Sparing a query per mutation lets the writes go to the database together.
+    records: dict[type[Any], dict[uuid.UUID, Any]] = field(default_factory=dict)
+    # Jobs read for evidence (no lock needed: evidence never depends on the job's state but its epoch).
+    jobs: dict[uuid.UUID, m.Job] = field(default_factory=dict)
+
+
+# The ids a device chooses for the records it makes, by argument name.
+DEVICE_IDS: dict[str, type[Any]] = {
+    "note_id": m.JobNote,
+    "photo_id": m.JobPhoto,
+    "line_id": m.JobPartLine,
+    "entry_id": m.TimeEntry,
+}
+
+
+async def prefetch_records(
+    session: AsyncSession, mutations: list[MutationIn]
+) -> dict[type[Any], dict[uuid.UUID, Any]]:
+    wanted: dict[type[Any], set[uuid.UUID]] = {}
+    for mutation in mutations:
+        for key, model in DEVICE_IDS.items():
+            value = mutation.args.get(key)
+            if isinstance(value, str):
+                try:
+                    wanted.setdefault(model, set()).add(uuid.UUID(value))
+                except ValueError:
+                    continue  # the mutation's own check refuses it
+    records: dict[type[Any], dict[uuid.UUID, Any]] = {}
+    for model, ids in wanted.items():
+        found: dict[uuid.UUID, Any] = dict.fromkeys(ids)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            for row in await session.scalars(
+                sa.select(model).where(model.id.in_(ordered[start : start + 500]))
+            ):
+                found[row.id] = row
+        records[model] = found
+    return records
+
+
+async def find(ctx: Context, model: type[Any], row_id: uuid.UUID) -> Any:
+    known = ctx.batch.records.get(model, {})
+    if row_id in known:
+        return known[row_id]
+    return await ctx.session.get(model, row_id)
+
+
+def remember(ctx: Context, model: type[Any], row_id: uuid.UUID, row: Any) -> None:
+    ctx.batch.records.setdefault(model, {})[row_id] = row
 
 
 @dataclass(slots=True)
@@ -129,19 +179,21 @@ async def was_granted(ctx: Context, job_id: uuid.UUID) -> bool:
 async def locked_job(ctx: Context, job_id: uuid.UUID) -> m.Job | None:
     """The job, locked against the office's writes until the push commits (read afresh the first time)."""
     if job_id in ctx.batch.locked:
-        return await ctx.session.get(m.Job, job_id)
+        return ctx.batch.locked[job_id]
     job = await ctx.session.scalar(
         sa.select(m.Job).where(m.Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     )
     if job is not None:
-        ctx.batch.locked.add(job_id)
+        ctx.batch.locked[job_id] = job
     return job
 
 
 async def job_for_evidence(ctx: Context, args: JobArgs) -> m.Job:
     """The job a piece of evidence belongs to, if the technician ever held it; anyone else's job is unknown."""
     ctx.job_id = args.job_id
-    job = await ctx.session.get(m.Job, args.job_id)
+    job = ctx.batch.jobs.get(args.job_id) or await ctx.session.get(m.Job, args.job_id)
+    if job is not None:
+        ctx.batch.jobs[args.job_id] = job
     if job is None or not await was_granted(ctx, args.job_id):
         ctx.job_id = None
         raise Rejected("unknown_job", f"job {args.job_id} is not one of yours")
@@ -157,10 +209,12 @@ async def append_once(
     """Create the technician's record under the id their device chose; the same id again finds it and does
     nothing (a mutation replayed under a new id), an id naming someone else's record is refused."""
     await job_for_evidence(ctx, args)
-    existing = await ctx.session.get(model, row_id)
+    existing = await find(ctx, model, row_id)
     if existing is not None:
         if existing.job_id != args.job_id or existing.technician_id != ctx.technician_id:
             raise Rejected("id_taken", f"id {row_id} already names another record")
         return APPLIED
-    ctx.session.add(model(id=row_id, job_id=args.job_id, technician_id=ctx.technician_id, **values))
+    row = model(id=row_id, job_id=args.job_id, technician_id=ctx.technician_id, **values)
+    ctx.session.add(row)
+    remember(ctx, model, row_id, row)
     return APPLIED

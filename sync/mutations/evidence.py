@@ -22,8 +22,10 @@ from sync.mutations.base import (
     Rejected,
     Sha256,
     append_once,
+    find,
     job_for_evidence,
     mutation,
+    remember,
     was_granted,
 )
 
@@ -144,13 +146,13 @@ class SetPartQtyArgs(PartLineArgs, frozen=True):
 
 @mutation("job.add_part_line.v1", AddPartLineArgs)
 async def add_part_line(ctx: Context, args: AddPartLineArgs) -> Outcome:
-    if await ctx.session.get(m.JobPartLine, args.line_id) is None and await _was_removed(ctx, args.line_id):
+    if await find(ctx, m.JobPartLine, args.line_id) is None and await _was_removed(ctx, args.line_id):
         raise Rejected("line_removed", f"part line {args.line_id} was removed; a new line needs a new id")
     return await append_once(ctx, args, m.JobPartLine, args.line_id, part=args.part, quantity=args.quantity)
 
 
 async def _line(ctx: Context, line_id: uuid.UUID) -> m.JobPartLine | None:
-    line = await ctx.session.get(m.JobPartLine, line_id)
+    line: m.JobPartLine | None = await find(ctx, m.JobPartLine, line_id)
     if line is None:
         return None
     ctx.job_id = line.job_id
@@ -175,6 +177,7 @@ async def remove_part_line(ctx: Context, args: PartLineArgs) -> Outcome:
             return APPLIED  # removed already: the effect holds
         raise Rejected("unknown_line", f"part line {args.line_id} is not one of yours")
     await ctx.session.delete(line)
+    remember(ctx, m.JobPartLine, args.line_id, None)
     return APPLIED
 
 

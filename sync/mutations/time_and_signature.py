@@ -23,6 +23,7 @@ from sync.mutations.base import (
     Rejected,
     Sha256,
     append_once,
+    find,
     job_for_evidence,
     mutation,
 )
@@ -95,7 +96,7 @@ async def time_start(ctx: Context, args: TimeStartArgs) -> Outcome:
 
 @mutation("time.stop.v1", TimeStopArgs)
 async def time_stop(ctx: Context, args: TimeStopArgs) -> Outcome:
-    entry = await ctx.session.get(m.TimeEntry, args.entry_id)
+    entry: m.TimeEntry | None = await find(ctx, m.TimeEntry, args.entry_id)
     if entry is None or entry.technician_id != ctx.technician_id:
         raise Rejected("unknown_entry", f"time entry {args.entry_id} is not one of yours")
     ctx.job_id = entry.job_id
