@@ -48,6 +48,7 @@ format: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http_baseline.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/offline_sync.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain import errors
@@ -163,6 +164,9 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _caused_by(exc, PoolTimeout):
+        # Every database connection stayed busy past the pool's wait: a burst, not a fault; come back shortly.
+        return problem(503, "Busy", "the server is busy; try again", retry_after=1)
     if _caused_by(exc, OverflowError):
         return on_overflow(request, OverflowError())
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

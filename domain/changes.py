@@ -141,7 +141,12 @@ def next_version(session: Session) -> int:
 
 
 def stamp(session: Session) -> None:
-    """before_commit: give everything this transaction touched the space's next version, as its last step."""
+    """before_commit: give everything this transaction touched the space's next version, as its last step.
+
+    SQLAlchemy calls before_commit for a savepoint's release too; only the outermost commit stamps, so that a
+    transaction takes one version, and the space's lock only at its very end."""
+    if session.in_nested_transaction():
+        return
     session.flush()
     found = session.info.pop(_PENDING, None)
     if not found:
