@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.app import create_app
 from api.auth import issue_token
@@ -160,6 +160,3 @@ def open_stage(database_url: str, root: Path) -> Iterator[Stage]:
         finally:
             stage.close()
     asyncio.run(engine.dispose())
-
-
-__all__ = ["AsyncSession", "Cast", "Stage", "open_stage"]

@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import changes
 from domain import models as m
 from domain.db import create_engine
-from domain.enums import Role
-from domain.principal import Principal
 from domain.session import AuditedSession
 from sync import devices, pull
 from sync.protocol import DeviceIn, PullIn
@@ -93,8 +91,6 @@ def test_parallel_writers_and_a_slow_pager_see_every_change_once(
 
     async def register() -> None:
         async with sessionmaker() as session:
-            principal = Principal(user_id=uuid.uuid4(), role=Role.TECHNICIAN, technician_id=technician_id)
-            assert principal.technician_id is not None
             await devices.register(
                 session, technician_id, DeviceIn(device_id=device_id, app_version="t", schema_version=1)
             )
