@@ -176,6 +176,10 @@ async def remove_part_line(ctx: Context, args: PartLineArgs) -> Outcome:
         if await _was_removed(ctx, args.line_id):
             return APPLIED  # removed already: the effect holds
         raise Rejected("unknown_line", f"part line {args.line_id} is not one of yours")
+    if sa.inspect(line).pending:
+        await (
+            ctx.session.flush()
+        )  # added earlier in this push: write it, so that its removal leaves a tombstone
     await ctx.session.delete(line)
     remember(ctx, m.JobPartLine, args.line_id, None)
     return APPLIED

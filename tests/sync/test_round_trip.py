@@ -76,3 +76,20 @@ def test_offline_work_arrives_exactly_once(
     assert image.status_code == 200
     assert image.content == b"\x89PNG signature"
     assert client.get(f"/api/sync/v1/attachments/{signature}", headers=auth("disp_south")).status_code == 404
+
+
+def test_a_line_added_and_removed_offline_arrives_removed(
+    client: TestClient[Any], world: World, auth: Any, tmp_path: Path
+) -> None:
+    """Found by the long property run: both in one push, the removal met a row not yet written."""
+    job = str(world.jobs["north_assigned"])
+    device = phone(client, auth("tech_n1"), tmp_path / "phone.db")
+    device.sync()
+    line = device.add_part_line(job, "washer", 1)
+    device.set_part_qty(line, 3)
+    device.remove_part_line(line)
+    again = device.add_part_line(job, "valve", 1)
+    device.sync()
+    assert {r["result"] for r in device.results().values()} == {"applied"}
+    assert set(device.rows("job_part_lines")) == {again}
+    assert device.digest() == device.server_digest()
