@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.problems import problem
 from domain import models as m
+from domain.db import write_intent
 from domain.principal import Principal
 
 HEADER = "idempotency-key"
@@ -74,8 +75,13 @@ async def replay_or_claim(request: Request[Any, Any, Any], session: AsyncSession
     """Before the handler: replay a stored answer, refuse a reused key, or return (key, fingerprint) to store."""
     key = request.headers.get(HEADER)
     principal = request.scope.get("user")
-    if key is None or request.method != "POST" or not isinstance(principal, Principal):
-        return None
+    if (
+        key is None
+        or request.method != "POST"
+        or not isinstance(principal, Principal)
+        or not write_intent.get()
+    ):
+        return None  # a POST that only reads (a sync pull) has nothing to replay
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise KeyReused(f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters")
     fingerprint = await _fingerprint(request)

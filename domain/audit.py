@@ -137,14 +137,7 @@ def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterabl
     if not pending:
         return
 
-    # The head is locked and read once per transaction, then kept (the session itself holds its objects weakly).
-    head = session.info.get(_HEAD_LOCKED)
-    if not isinstance(head, AuditHead):
-        head = session.get(AuditHead, HEAD_ID, with_for_update=True)
-        if head is None:
-            head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
-            session.add(head)
-        session.info[_HEAD_LOCKED] = head
+    head = lock_head(session)
     actor = str(session.info.get("actor", SYSTEM_ACTOR))
     now = dt.datetime.now(dt.UTC)
     for action, obj, changes in pending:
@@ -175,6 +168,22 @@ def record_changes(session: Session, _flush: UOWTransaction, _instances: Iterabl
             )
         )
         head.seq, head.hash = seq, digest
+
+
+def lock_head(session: Session) -> AuditHead:
+    """Lock and read the chain's head once per transaction, then keep it (the session holds objects weakly).
+
+    A writer that will lock other rows before its first flush takes the head first, so that every writer locks
+    the head before the rows it changes and two writers never wait for each other in a circle."""
+    head = session.info.get(_HEAD_LOCKED)
+    if isinstance(head, AuditHead):
+        return head
+    found = session.get(AuditHead, HEAD_ID, with_for_update=True)
+    if found is None:
+        found = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS_HASH)
+        session.add(found)
+    session.info[_HEAD_LOCKED] = found
+    return found
 
 
 def release_head(session: Session, *_: Any) -> None:

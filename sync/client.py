@@ -348,9 +348,9 @@ class SyncClient:
         """Send the pending mutations, a batch at a time; how many the server answered."""
         answered = 0
         while True:
-            batch = [m for m in self.pending() if m["id"] > max(self.last_acknowledged, self._pushed())][
-                :MAX_BATCH
-            ]
+            batch = _batch(
+                [m for m in self.pending() if m["id"] > max(self.last_acknowledged, self._pushed())]
+            )
             if not batch:
                 return answered
             body: dict[str, Any] = {
@@ -366,9 +366,22 @@ class SyncClient:
             self.crash_at("before_push")
             reply = self._call("POST", "/push", json_body=body)
             self.crash_at("after_push_response")
+            if reply.status == 404:
+                # The server does not know this device (its database was restored from before we registered).
+                self._set_meta("registered", None)
+                self.register()
+                continue
+            if reply.status == 409 and isinstance(reply.body, dict) and "expected_id" in reply.body:
+                expected = int(reply.body["expected_id"])
+                if any(m["id"] == expected for m in self.pending()):
+                    # The server is behind what we pushed (restored from a backup): send again from there.
+                    with self._transaction():
+                        self._set_meta("pushed", str(expected - 1))
+                        self._set_meta("last_mutation_id", str(expected - 1))
+                    continue
+                # The mutations the server misses are gone from this device too: a person must look.
+                raise SyncFailed(reply)
             if reply.status != 200:
-                # A 409 `expected_id` means mutations the server never saw are gone from this device: a person
-                # must look, so the client stops rather than skip them.
                 raise SyncFailed(reply)
             with self._transaction():
                 for result in reply.body["results"]:
@@ -410,7 +423,10 @@ class SyncClient:
                 for change in page["changes"]:
                     applied += self._apply(change)
                 self._set_meta("cursor", page["cursor"])
-                self._set_meta("last_mutation_id", str(max(self.last_acknowledged, page["last_mutation_id"])))
+                self._set_meta("last_mutation_id", str(page["last_mutation_id"]))
+                if page["last_mutation_id"] < self._pushed():
+                    # The server lost mutations it had acknowledged (restored from a backup): push them again.
+                    self._set_meta("pushed", str(page["last_mutation_id"]))
                 server_time = dt.datetime.fromisoformat(page["server_time"])
                 self._set_meta("clock_offset_s", str((server_time - self.clock()).total_seconds()))
             self.crash_at("after_page_applied")
@@ -424,6 +440,10 @@ class SyncClient:
         ).fetchone()
         if change["op"] == "remove":
             self.db.execute("DELETE FROM rows WHERE tbl = ? AND id = ?", (table, row_id))
+            if table == "jobs":
+                # Everything of a job that left the scope goes with it, including rows deleted meanwhile whose
+                # tombstones this device will never be sent.
+                self.db.execute("DELETE FROM rows WHERE json_extract(data, '$.job_id') = ?", (row_id,))
             return 1
         if held is not None and int(held[0]) > version:
             return 0  # we hold something newer: a repeated page is harmless
@@ -457,7 +477,7 @@ class SyncClient:
                 },
             )
             if reply.status not in (200, 201):
-                raise SyncFailed(reply)
+                continue  # refused (another device's upload, a limit): keep it queued, send the others
             received = int(reply.body["received"])
             while not reply.body["complete"]:
                 chunk = content[received : received + CHUNK]
@@ -474,10 +494,11 @@ class SyncClient:
                     received = int(reply.body["received"])  # the server has another offset: resume from it
                     continue
                 if reply.status != 200:
-                    raise SyncFailed(reply)
+                    break  # refused or corrupt (422 starts it again at 0): it stays queued for the next round
                 received = int(reply.body["received"])
-            self.db.execute("UPDATE uploads SET done = 1 WHERE sha256 = ?", (digest,))
-            done += 1
+            if isinstance(reply.body, dict) and reply.body.get("complete"):
+                self.db.execute("UPDATE uploads SET done = 1 WHERE sha256 = ?", (digest,))
+                done += 1
         return done
 
     def sync(self) -> None:
@@ -485,6 +506,10 @@ class SyncClient:
         self.register()
         self.push()
         self.pull()
+        if any(m["id"] > self._pushed() for m in self.pending()):
+            # Work recorded while we pulled, or work the server lost: one more round takes it.
+            self.push()
+            self.pull()
         self.drop_acknowledged()
         self.upload()
 

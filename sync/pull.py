@@ -188,8 +188,10 @@ async def _expand(session: AsyncSession, items: list[_Item]) -> list[Change]:
     """Turn the stream into changes: a grant sends the job with all its children, a revoke removes them."""
     wanted: dict[str, set[uuid.UUID]] = {}
     positioned: list[tuple[int, str, uuid.UUID, str]] = []  # (version, table, id, op)
-    granted_jobs = [x.row_id for x in items if x.grant is not None]
-    children = await _children(session, granted_jobs)
+    # A grant sends the job's rows as they are; a revoke removes every row the device may hold, tombstoned ones
+    # included (their deletes are filtered out once the job is out of scope).
+    children = await _children(session, [x.row_id for x in items if x.grant], deleted_too=False)
+    children |= await _children(session, [x.row_id for x in items if x.grant is False], deleted_too=True)
     for item in items:
         if item.grant is None:
             op = "delete" if item.deleted else "upsert"
@@ -216,14 +218,16 @@ async def _expand(session: AsyncSession, items: list[_Item]) -> list[Change]:
 
 
 async def _children(
-    session: AsyncSession, job_ids: list[uuid.UUID]
+    session: AsyncSession, job_ids: list[uuid.UUID], *, deleted_too: bool
 ) -> dict[uuid.UUID, list[tuple[str, uuid.UUID]]]:
     found: dict[uuid.UUID, list[tuple[str, uuid.UUID]]] = {}
     for start in range(0, len(job_ids), 500):
         chunk = job_ids[start : start + 500]
         rows = await session.execute(
             sa.select(m.SyncRow.job_id, m.SyncRow.table_name, m.SyncRow.row_id).where(
-                m.SyncRow.job_id.in_(chunk), m.SyncRow.deleted.is_(False), m.SyncRow.table_name != "jobs"
+                m.SyncRow.job_id.in_(chunk),
+                sa.true() if deleted_too else m.SyncRow.deleted.is_(False),
+                m.SyncRow.table_name != "jobs",
             )
         )
         for job_id, table, row_id in rows:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import changes
+from domain import audit, changes
 from domain import models as m
 from domain.principal import Principal
 from sync.devices import check_schema, device_of
@@ -55,6 +55,8 @@ async def _push(
     session: AsyncSession, principal: Principal, technician_id: uuid.UUID, body: PushIn, *, guarded: bool
 ) -> PushOut:
     device = await device_of(session, technician_id, body.device_id, lock=True)
+    # Before any job: the office's writes lock the audit head before the jobs they change, and so must we.
+    await session.run_sync(audit.lock_head)
     now = dt.datetime.now(dt.UTC)
     if body.clock_offset_s is not None:
         device.clock_offset_s = body.clock_offset_s
@@ -73,8 +75,16 @@ async def _push(
         if mutation.id <= last:
             results.append(_replayed(mutation, stored.get(mutation.id)))
             continue
-        ctx = Context(session, principal, technician_id, device, mutation, now, batch)
-        outcome = await (_apply_guarded(ctx) if guarded else _apply(ctx))
+        reported_at = _device_time(mutation.client_ts)
+        ctx = Context(
+            session, principal, technician_id, device, mutation, now, batch, reported_at=reported_at
+        )
+        if mutation.client_ts is not None and reported_at is None:
+            outcome = Outcome(
+                "rejected", "invalid_client_ts", "client_ts must be an ISO 8601 time with its offset"
+            )
+        else:
+            outcome = await (_apply_guarded(ctx) if guarded else _apply(ctx))
         records.append(
             m.SyncMutation(
                 device_id=device.device_id,
@@ -85,7 +95,7 @@ async def _push(
                 code=outcome.code,
                 detail=outcome.detail,
                 job_id=ctx.job_id,
-                client_ts=mutation.client_ts,
+                client_ts=reported_at,
                 received_at=now,
             )
         )
@@ -147,8 +157,9 @@ async def _apply_guarded(ctx: Context) -> Outcome:
     if isinstance(parsed, Outcome):
         return parsed
     handler, args = parsed
-    saved = changes.pending(ctx.session.sync_session).copy()
     savepoint = await ctx.session.begin_nested()
+    # Copied after the savepoint's own flush, so that a rollback forgets exactly what the mutation touched.
+    saved = changes.pending(ctx.session.sync_session).copy()
     try:
         outcome = await handler.handle(ctx, args)
         await ctx.session.flush()
@@ -170,6 +181,16 @@ async def _apply_guarded(ctx: Context) -> Outcome:
     else:
         await savepoint.commit()
     return await _flagged(ctx, outcome)
+
+
+def _device_time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _refusable(exc: DBAPIError) -> bool:

@@ -76,8 +76,12 @@ async def flag(
 def _visible(principal: Principal) -> sa.Select[m.SyncException]:
     technicians = visible_technicians(principal).with_only_columns(m.Technician.id)
     jobs = visible_jobs(principal).with_only_columns(m.Job.id)
+    # By the job when there is one (a technician may have moved territory since); by the technician otherwise.
     return sa.select(m.SyncException).where(
-        sa.or_(m.SyncException.job_id.in_(jobs), m.SyncException.technician_id.in_(technicians))
+        sa.or_(
+            m.SyncException.job_id.in_(jobs),
+            sa.and_(m.SyncException.job_id.is_(None), m.SyncException.technician_id.in_(technicians)),
+        )
     )
 
 

@@ -5,6 +5,7 @@ Revises: 0003
 Create Date: 2026-11-23 19:27:51.876371
 """
 
+import datetime as dt
 from collections.abc import Sequence
 
 import advanced_alchemy.types
@@ -15,6 +16,18 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# The synced tables that existed before this revision, with the column naming each row's job.
+_SYNCED_BEFORE = [
+    ("jobs", "id"),
+    ("assignments", "job_id"),
+    ("appointments", "job_id"),
+    ("job_time_windows", "job_id"),
+    ("job_status_events", "job_id"),
+    ("skills", "NULL"),
+    ("service_types", "NULL"),
+]
 
 
 def upgrade() -> None:
@@ -262,6 +275,24 @@ def upgrade() -> None:
             ["technician_id"], ["technicians.id"], name=op.f("fk_sync_exceptions_technician_id_technicians")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_exceptions")),
+    )
+    # Rows from before sync: each synced row gets a feed entry at version 0 (before any cursor, so a bootstrap sends
+    # it and a revoke knows it) and each assignment a grant, so that technicians' scopes hold their current work.
+    now = sa.bindparam(
+        "now", dt.datetime.now(dt.UTC), type_=advanced_alchemy.types.DateTimeUTC(timezone=True)
+    )
+    no = sa.bindparam("no", False, type_=sa.Boolean())
+    for table, anchor in _SYNCED_BEFORE:
+        # Table and column names come from the constant list above, never from input.
+        columns = "table_name, row_id, space_id, version, job_id, deleted, changed_at"
+        select = f"SELECT '{table}', id, 1, 0, {anchor}, :no, :now FROM {table}"  # noqa: S608
+        backfill = f"INSERT INTO sync_rows ({columns}) {select}"
+        op.execute(sa.text(backfill).bindparams(no, now))
+    op.execute(
+        sa.text(
+            "INSERT INTO sync_grants (technician_id, job_id, active, version, changed_at) "
+            "SELECT technician_id, job_id, :yes, 0, :now FROM assignments"
+        ).bindparams(sa.bindparam("yes", True, type_=sa.Boolean()), now)
     )
     # The one space, at version 0: every later write takes the next version from this row.
     op.bulk_insert(

@@ -122,6 +122,8 @@ class Context:
     mutation: MutationIn
     now: dt.datetime
     batch: Batch
+    # When the device says the technician acted (`client_ts`): kept as data, never used to order anything.
+    reported_at: dt.datetime | None = None
     job_id: uuid.UUID | None = None
 
     async def flag(self, code: str, detail: str) -> None:

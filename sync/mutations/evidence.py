@@ -31,7 +31,7 @@ from sync.mutations.base import (
 
 NoteBody = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-FieldValue = str | int | float | bool | None
+FieldValue = Annotated[str, msgspec.Meta(max_length=10_000)] | int | float | bool | None
 PartName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Quantity = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
 

@@ -31,8 +31,9 @@ class TransitionArgs(JobArgs, frozen=True):
 @mutation("job.transition_status.v1", TransitionArgs)
 async def transition_status(ctx: Context, args: TransitionArgs) -> Outcome:
     ctx.job_id = args.job_id
-    job = await locked_job(ctx, args.job_id)
-    if job is None or not await was_granted(ctx, args.job_id):
+    # The grant first: a job never the technician's is not even locked.
+    job = await locked_job(ctx, args.job_id) if await was_granted(ctx, args.job_id) else None
+    if job is None:
         ctx.job_id = None
         raise Rejected("unknown_job", f"job {args.job_id} is not one of yours")
     if args.to not in FIELD_TARGETS:
@@ -49,7 +50,7 @@ async def transition_status(ctx: Context, args: TransitionArgs) -> Outcome:
     current = job.status
     if current is args.to:
         return APPLIED  # the move already holds (sent twice under two ids): nothing more to record
-    reported = ctx.mutation.client_ts
+    reported = ctx.reported_at
     if current is JobStatus.CANCELLED:
         if args.to is JobStatus.COMPLETED:
             record_status(

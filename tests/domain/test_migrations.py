@@ -112,3 +112,36 @@ def test_the_fieldwork_cli_migrates_a_fresh_file(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("DATABASE_URL", url)
     assert cli.main(["--database-url", url, "db", "upgrade"]) == 0
     assert current_revision(url) == head_revision(url)
+
+
+def test_upgrading_a_database_from_before_sync_puts_existing_work_in_scope(tmp_path: Path) -> None:
+    """Assignments made before the sync revision become grants, and every existing synced row enters the feed."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url)
+    assert cli.main(["--database-url", url, "seed"]) == 0
+    command.downgrade(migrate.alembic_config(url), "0003")
+    migrate.upgrade(url)
+
+    async def counts() -> dict[str, int]:
+        engine = create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            async with engine.connect() as conn:
+                found = {}
+                for name, sql in {
+                    "assignments": "SELECT count(*) FROM assignments",
+                    "grants": "SELECT count(*) FROM sync_grants WHERE active",
+                    "jobs": "SELECT count(*) FROM jobs",
+                    "job_rows": "SELECT count(*) FROM sync_rows WHERE table_name = 'jobs' AND job_id = row_id",
+                    "events": "SELECT count(*) FROM job_status_events",
+                    "event_rows": "SELECT count(*) FROM sync_rows WHERE table_name = 'job_status_events'",
+                }.items():
+                    found[name] = int((await conn.execute(sa.text(sql))).scalar_one())
+                return found
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(counts())
+    assert found["assignments"] > 0
+    assert found["grants"] == found["assignments"]
+    assert found["job_rows"] == found["jobs"]
+    assert found["event_rows"] == found["events"]

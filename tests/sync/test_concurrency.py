@@ -63,6 +63,8 @@ async def _page_until_done(
         async with maker() as session:
             cursor = str((await pull.space(session)).version)
         while True:
+            # Read before the pull: only a pull that began after every writer finished may end the paging.
+            writers_done = stop.is_set()
             async with maker() as session:
                 if session.get_bind().dialect.name == "postgresql":
                     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -73,7 +75,7 @@ async def _page_until_done(
                 )
             seen += [(c.table, c.id, c.version) for c in page.changes]
             cursor = page.cursor
-            if stop.is_set() and not page.has_more:
+            if writers_done and not page.has_more:
                 return seen
             await asyncio.sleep(0.002)
     finally:

@@ -314,3 +314,59 @@ def test_10_a_large_scope_arrives_in_pages_of_bounded_size(
     pulls = [size for size in wire.sizes if size > 0]
     assert sum(pulls) > 20_000_000
     assert max(pulls) < 100 * 11_000  # one page: at most `limit` rows, whatever the scope's size
+
+
+def test_a_row_deleted_while_its_job_left_the_scope_does_not_come_back(
+    client: TestClient[Any],
+    world: World,
+    auth: Any,
+    tmp_path: Path,
+    job: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Found in review: the tombstone is out of scope once the job is revoked, so the revoke must take it along."""
+    give_skill(sessionmaker, world, "tech_n2", "plumbing", 3)
+    away = phone(client, auth("tech_n1"), tmp_path / "away.db")
+    other = phone(client, auth("tech_n1"), tmp_path / "other.db")
+    other.sync()
+    line = other.add_part_line(job, "washer", 1)
+    other.sync()
+    away.sync()
+    assert line in away.rows("job_part_lines")
+    other.remove_part_line(line)
+    other.sync()
+    reassign(client, auth("disp_north"), world.jobs["north_assigned"], world.technicians["tech_n2"])
+    reassign(client, auth("disp_north"), world.jobs["north_assigned"], world.technicians["tech_n1"])
+    away.sync()
+    assert set(away.rows("jobs")) == {job}
+    assert away.rows("job_part_lines") == {}
+    assert away.digest() == away.server_digest()
+
+
+def test_a_server_restored_from_before_a_push_gets_the_mutations_again(
+    client: TestClient[Any],
+    world: World,
+    auth: Any,
+    tmp_path: Path,
+    job: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The server lost the last push (restored from a backup) while the phone still holds it as pending."""
+    device = phone(client, auth("tech_n1"), tmp_path / "phone.db")
+    device.sync()
+    device.add_note(job, "kept by the server")
+    device.sync()
+    device.add_note(job, "lost in the restore")
+    device.push()  # acknowledged, not yet dropped: the phone has not pulled
+
+    async def restore() -> None:
+        async with sessionmaker() as s:
+            await s.execute(sa.delete(m.JobNote).where(m.JobNote.body == "lost in the restore"))
+            await s.execute(sa.delete(m.SyncMutation).where(m.SyncMutation.mutation_id == 2))
+            await s.execute(sa.update(m.SyncDevice).values(last_mutation_id=1))
+            await s.commit()
+
+    asyncio.run(restore())
+    device.sync()
+    assert _notes(device) == ["kept by the server", "lost in the restore"]
+    assert device.pending() == []
