@@ -22,7 +22,17 @@ from domain.changes import SPACE_ID
 from sync.devices import check_schema, device_of
 from sync.errors import BadCursor
 from sync.protocol import Change, DigestOut, PullIn, PullOut, TableDigest
-from sync.tables import BY_NAME, ORDER, TABLES, Synced, in_scope, row_data, rows_by_id, select_rows
+from sync.tables import (
+    BY_NAME,
+    ORDER,
+    TABLES,
+    Synced,
+    in_scope,
+    row_data,
+    rows_by_id,
+    select_rows,
+    with_versions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,16 +257,7 @@ async def digest(session: AsyncSession, technician_id: uuid.UUID, device_id: uui
 
 
 async def _versions(session: AsyncSession, synced: Synced, technician_id: uuid.UUID) -> list[tuple[str, int]]:
-    feed = sa.inspect(m.SyncRow).local_table
-    stmt = (
-        sa.select(synced.table.c.id, sa.func.coalesce(feed.c.version, 0))
-        .select_from(
-            synced.table.outerjoin(
-                feed, sa.and_(feed.c.table_name == synced.name, feed.c.row_id == synced.table.c.id)
-            )
-        )
-        .where(in_scope(synced, technician_id))
-    )
+    stmt = with_versions(synced, synced.table.c.id).where(in_scope(synced, technician_id))
     return [(str(row_id), int(version)) for row_id, version in await session.execute(stmt)]
 
 

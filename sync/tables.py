@@ -44,14 +44,19 @@ _customer = sa.inspect(m.Customer).local_table
 _site = sa.inspect(m.Site).local_table
 
 
-def select_rows(synced: Synced) -> sa.Select[Any]:
-    """The rows of one table with their change-feed version (0 for rows older than the feed)."""
+def with_versions(synced: Synced, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """Columns of one table with each row's change-feed version as `_version` (0 for rows older than the feed)."""
     feed = sa.inspect(m.SyncRow).local_table
-    stmt = sa.select(*synced.columns, sa.func.coalesce(feed.c.version, 0).label("_version")).select_from(
+    return sa.select(*columns, sa.func.coalesce(feed.c.version, 0).label("_version")).select_from(
         synced.table.outerjoin(
             feed, sa.and_(feed.c.table_name == synced.name, feed.c.row_id == synced.table.c.id)
         )
     )
+
+
+def select_rows(synced: Synced) -> sa.Select[Any]:
+    """The rows of one table, as a device receives them, with their versions."""
+    stmt = with_versions(synced, *synced.columns)
     if synced.name == "jobs":
         stmt = (
             stmt.add_columns(

@@ -59,13 +59,13 @@ class Batch:
 
     # Jobs the technician holds or held (job -> in scope now), read once per push.
     granted: dict[uuid.UUID, bool]
-    # Jobs this push has locked and read as they are, kept here (the session holds its objects weakly).
-    locked: dict[uuid.UUID, m.Job] = field(default_factory=dict)
+    # Jobs this push has read, kept here (the session holds its objects weakly); `locked` are those read under a
+    # lock, as they are (status moves need that; evidence only needs the epoch).
+    jobs: dict[uuid.UUID, m.Job] = field(default_factory=dict)
+    locked: set[uuid.UUID] = field(default_factory=set)
     # The rows the batch's device-chosen ids name (None: no such row yet), read in one query per table; rows the
     # batch makes or removes update it. Sparing a query per mutation lets the writes go to the database together.
     records: dict[type[Any], dict[uuid.UUID, Any]] = field(default_factory=dict)
-    # Jobs read for evidence (no lock needed: evidence never depends on the job's state but its epoch).
-    jobs: dict[uuid.UUID, m.Job] = field(default_factory=dict)
 
 
 # The ids a device chooses for the records it makes, by argument name.
@@ -181,12 +181,13 @@ async def was_granted(ctx: Context, job_id: uuid.UUID) -> bool:
 async def locked_job(ctx: Context, job_id: uuid.UUID) -> m.Job | None:
     """The job, locked against the office's writes until the push commits (read afresh the first time)."""
     if job_id in ctx.batch.locked:
-        return ctx.batch.locked[job_id]
+        return ctx.batch.jobs[job_id]
     job = await ctx.session.scalar(
         sa.select(m.Job).where(m.Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     )
     if job is not None:
-        ctx.batch.locked[job_id] = job
+        ctx.batch.jobs[job_id] = job
+        ctx.batch.locked.add(job_id)
     return job
 
 
