@@ -67,3 +67,79 @@ class PlanKind(StrEnum):
     EMERGENCY = "emergency"
     ABSENCE = "absence"
     OVERRUN = "overrun"
+
+
+class CompletionOutcome(StrEnum):
+    FIXED = "fixed"
+    FOLLOW_UP = "follow_up"
+
+
+class SignOff(StrEnum):
+    """How the customer signed off a completed job."""
+
+    ON_SITE = "on_site"
+    # The service type does not ask for a signature.
+    NOT_REQUIRED = "not_required"
+    # The customer was not there: a single-use sign-off link was sent.
+    REMOTE_PENDING = "remote_pending"
+    REMOTE = "remote"
+    # The customer, through the link, said the work was not done; the job was reopened.
+    REFUSED = "refused"
+
+
+class SealKind(StrEnum):
+    SIGNATURE = "signature"
+    COMPLETION = "completion"
+
+
+class LinkPurpose(StrEnum):
+    """What a customer link lets its holder do; one link, one purpose."""
+
+    CONFIRM = "confirm"
+    TRACK = "track"
+    SIGN_OFF = "sign_off"
+    SURVEY = "survey"
+    COMPLAINT = "complaint"
+    REQUEST = "request"
+
+
+class ComplaintCategory(StrEnum):
+    SERVICE = "service"
+    TECHNICAL = "technical"
+    BILLING = "billing"
+
+
+class ComplaintStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+class ComplaintActionKind(StrEnum):
+    CREATED = "created"
+    CONTACTED_CUSTOMER = "contacted_customer"
+    REWORK_SCHEDULED = "rework_scheduled"
+    REFUND_REQUESTED = "refund_requested"
+    NOTE = "note"
+    OWNER_CHANGED = "owner_changed"
+    RESOLVED = "resolved"
+    CUSTOMER_SATISFIED = "customer_satisfied"
+    CUSTOMER_UNSATISFIED = "customer_unsatisfied"
+    REOPENED = "reopened"
+
+
+class MessageChannel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+
+
+class MessageState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    # Gave up after the last retry: listed for dispatchers.
+    DEAD = "dead"
+    # Never sent: the customer opted out of the channel, or has no address on it.
+    SUPPRESSED = "suppressed"

@@ -3,7 +3,10 @@
 from domain.models.audit import AuditEntry, AuditHead
 from domain.models.base import Base, metadata
 from domain.models.catalogue import ServiceType, ServiceTypeSkill, SlaPolicy
+from domain.models.completion import JobCompletion, Seal
+from domain.models.customer_links import CustomerLink
 from domain.models.customers import Customer, Site
+from domain.models.feedback import Complaint, ComplaintAction, ComplaintPolicy, Rating
 from domain.models.fieldwork import (
     Attachment,
     JobFieldValue,
@@ -33,7 +36,8 @@ from domain.models.organisation import (
     User,
     dispatcher_territories,
 )
-from domain.models.plans import OutboxMessage, Plan
+from domain.models.outbox import OutboxMessage
+from domain.models.plans import Plan
 from domain.models.sync import SyncDevice, SyncException, SyncGrant, SyncMutation, SyncRow, SyncSpace
 
 __all__ = [
@@ -43,9 +47,14 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Complaint",
+    "ComplaintAction",
+    "ComplaintPolicy",
     "Customer",
+    "CustomerLink",
     "IdempotencyRecord",
     "Job",
+    "JobCompletion",
     "JobFieldValue",
     "JobNote",
     "JobPartLine",
@@ -56,6 +65,8 @@ __all__ = [
     "JobTimeWindow",
     "OutboxMessage",
     "Plan",
+    "Rating",
+    "Seal",
     "ServiceRequest",
     "ServiceType",
     "ServiceTypeSkill",

@@ -17,7 +17,10 @@ class Customer(Base):
     # Stored normalized (see domain.contacts) so that matching never creates a duplicate.
     email: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
     phone: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    # Consent to marketing; fieldwork sends none. Service messages follow the opt-outs below.
     consent_to_messages: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    email_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    sms_opt_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
     sites: Mapped[list[Site]] = relationship(back_populates="customer", lazy="noload")
 

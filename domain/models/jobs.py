@@ -51,6 +51,9 @@ class Job(Base):
     parts: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     tools: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     suggested_service_type_codes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # The job this one continues: a follow-up the technician asked for, or rework after a complaint.
+    origin_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id"), index=True)
+    origin_kind: Mapped[str | None] = mapped_column(sa.String(20))
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

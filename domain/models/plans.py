@@ -1,4 +1,4 @@
-"""Plans the optimizer proposes for a territory and day, and the messages that changes to people's days cause."""
+"""Plans the optimizer proposes for a territory and day."""
 
 from __future__ import annotations
 
@@ -56,22 +56,3 @@ class Plan(Base):
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
-
-
-class OutboxMessage(Base):
-    """A message to a person, written in the transaction of the change that causes it and sent afterwards.
-
-    `key` de-duplicates: the same change asked for twice (a repeated publish) queues one message.
-    """
-
-    __tablename__ = "outbox"
-    __table_args__ = (sa.UniqueConstraint("key", name="uq_outbox_key"),)
-
-    key: Mapped[str] = mapped_column(sa.String(200))
-    channel: Mapped[str] = mapped_column(sa.String(20))
-    recipient: Mapped[str] = mapped_column(sa.String(320))
-    subject: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    technician_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("technicians.id"), index=True)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), index=True)
-    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
