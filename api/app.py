@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.auth import LoginLimiter, make_jwt_auth
+from api.controllers.completion import CompletionController
 from api.controllers.directory import (
     CustomerController,
     ServiceTypeController,
@@ -28,12 +29,13 @@ from api.controllers.directory import (
 )
 from api.controllers.fieldwork import FieldReportController, SyncExceptionController
 from api.controllers.jobs import IntakeController, JobController
+from api.controllers.outbox import OutboxController
 from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
 from api.controllers.slots import SlotController, on_slot_taken
 from api.controllers.sync import READ_ONLY_POSTS, AttachmentController, SyncController
 from api.controllers.system import SystemController
-from api.deps import provide_principal, provide_session
+from api.deps import provide_keys, provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.openapi import refine
 from api.planning.pool import SolverPool, fail_abandoned
@@ -41,9 +43,11 @@ from api.planning.slots import SlotTaken
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
+from api.worker import start_outbox_worker, stop_outbox_worker
 from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
 from domain.geocoding import AddressLocator, geocoder_from_config
+from domain.keys import load_or_create
 from domain.session import AuditedSession
 from sync.storage import LocalBlobStore
 
@@ -81,8 +85,10 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "jwt_auth": jwt_auth,
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
         "sqlite_writers": sqlite_writers,
+        "outbox_worker": None,
         "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
         "blob_store": LocalBlobStore(settings.data_dir / "attachments"),
+        "server_keys": load_or_create(settings.data_dir / "keys"),
         "locator": AddressLocator(
             geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
         ),
@@ -105,7 +111,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             SlotController,
             SyncController,
             FieldReportController,
+            CompletionController,
             SyncExceptionController,
+            OutboxController,
             AttachmentController,
             CustomerController,
             SiteController,
@@ -120,10 +128,11 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         dependencies={
             "db_session": Provide(provide_session),
             "principal": Provide(provide_principal, sync_to_thread=False),
+            "keys": Provide(provide_keys, sync_to_thread=False),
         },
         on_app_init=[jwt_auth.on_app_init],
-        on_startup=[fail_interrupted_plans],
-        on_shutdown=[dispose_engine],
+        on_startup=[fail_interrupted_plans, start_outbox_worker],
+        on_shutdown=[stop_outbox_worker, dispose_engine],
         middleware=[write_intent_middleware],
         exception_handlers={
             **EXCEPTION_HANDLERS,

@@ -58,6 +58,7 @@ def requires(*allowed: Role) -> Guard:
 ANY_STAFF = requires(Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
 OFFICE = requires(Role.ADMIN, Role.DISPATCHER)
 ADMIN = requires(Role.ADMIN)
+TECHNICIAN = requires(Role.TECHNICIAN)
 
 
 async def load_principal(session: AsyncSession, user_id: uuid.UUID) -> Principal | None:

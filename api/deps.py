@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import idempotency
 from api.problems import PreconditionRequired
 from domain.db import write_intent
+from domain.keys import ServerKeys
 from domain.principal import Principal
 
 MAX_PAGE = 200
@@ -71,3 +72,8 @@ def if_match_version(request: Request[Any, Any, Any], *, required: bool) -> int 
     if not value.isdigit() or len(value) > 18:
         raise PreconditionRequired('If-Match must carry the ETag of the object, e.g. "3"')
     return int(value)
+
+
+def provide_keys(state: State) -> ServerKeys:
+    keys: ServerKeys = state.server_keys
+    return keys

@@ -88,6 +88,8 @@ def on_domain(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[di
                 exc.detail,
                 violations=[{"rule": r, "subject": s, "message": msg} for r, s, msg in exc.violations],
             )
+        case errors.CompletionIncomplete():
+            return problem(409, "Completion incomplete", exc.detail, missing=exc.missing)
         case errors.IllegalTransition():
             return problem(409, "Illegal transition", exc.detail, current_status=exc.current)
         case errors.StaleVersion():

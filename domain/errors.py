@@ -60,3 +60,11 @@ class PermissionDenied(DomainError):
 
 class GeocodingFailed(DomainError):
     pass
+
+
+class CompletionIncomplete(Conflict):
+    """A completion refused because something it needs is missing; `missing` lists each thing in words."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("the job cannot be completed yet: " + "; ".join(missing))
+        self.missing = missing

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, changes
 from domain import models as m
+from domain.keys import ServerKeys
 from domain.principal import Principal
 from sync.devices import check_schema, device_of
 from sync.errors import BadBatch, BatchTooLarge, MutationGap, MutationIdReused
@@ -35,12 +36,12 @@ def _check_order(mutations: list[MutationIn]) -> None:
 
 
 async def push(
-    session: AsyncSession, principal: Principal, technician_id: uuid.UUID, body: PushIn
+    session: AsyncSession, principal: Principal, technician_id: uuid.UUID, body: PushIn, keys: ServerKeys
 ) -> PushOut:
     check_schema(body.schema_version)
     _check_order(body.mutations)
     try:
-        return await _push(session, principal, technician_id, body, guarded=False)
+        return await _push(session, principal, technician_id, body, keys, guarded=False)
     except DBAPIError as exc:
         if not _refusable(exc):
             raise
@@ -48,11 +49,17 @@ async def push(
         # cannot hold (PostgreSQL refuses a NUL in text). Start again with each mutation in a savepoint of its own,
         # so that only that one is refused and the queue moves on: slower, and rare.
         await session.rollback()
-        return await _push(session, principal, technician_id, body, guarded=True)
+        return await _push(session, principal, technician_id, body, keys, guarded=True)
 
 
 async def _push(
-    session: AsyncSession, principal: Principal, technician_id: uuid.UUID, body: PushIn, *, guarded: bool
+    session: AsyncSession,
+    principal: Principal,
+    technician_id: uuid.UUID,
+    body: PushIn,
+    keys: ServerKeys,
+    *,
+    guarded: bool,
 ) -> PushOut:
     device = await device_of(session, technician_id, body.device_id, lock=True)
     # Before any job: the office's writes lock the audit head before the jobs they change, and so must we.
@@ -77,7 +84,7 @@ async def _push(
             continue
         reported_at = _device_time(mutation.client_ts)
         ctx = Context(
-            session, principal, technician_id, device, mutation, now, batch, reported_at=reported_at
+            session, principal, technician_id, device, mutation, now, batch, keys, reported_at=reported_at
         )
         if mutation.client_ts is not None and reported_at is None:
             outcome = Outcome(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import ANY_STAFF, requires
 from domain.enums import Role
 from domain.errors import PermissionDenied
+from domain.keys import ServerKeys
 from domain.principal import Principal
 from sync import attachments, devices, pull, push
 from sync.protocol import MAX_PUSH_BYTES, DeviceIn, DeviceOut, DigestOut, PullIn, PullOut, PushIn, PushOut
@@ -74,8 +75,10 @@ class SyncController(Controller):
         status_code=200,
         request_max_body_size=MAX_PUSH_BYTES,
     )
-    async def push(self, data: PushIn, principal: Principal, db_session: AsyncSession) -> PushOut:
-        return await push.push(db_session, principal, technician_of(principal), data)
+    async def push(
+        self, data: PushIn, principal: Principal, db_session: AsyncSession, keys: ServerKeys
+    ) -> PushOut:
+        return await push.push(db_session, principal, technician_of(principal), data, keys)
 
     @post(
         "/pull",

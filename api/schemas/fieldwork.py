@@ -55,7 +55,8 @@ class SignatureOut(Read, frozen=True):
     captured_at: dt.datetime
     latitude: float | None
     longitude: float | None
-    technician_id: uuid.UUID
+    # None when the customer signed remotely, through their sign-off link.
+    technician_id: uuid.UUID | None
 
 
 class FieldReportOut(Read, frozen=True):

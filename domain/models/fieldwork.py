@@ -79,7 +79,8 @@ class JobSignature(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("jobs.id", ondelete="CASCADE"), unique=True, index=True
     )
-    technician_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("technicians.id"))
+    # None when the customer signed remotely, through their sign-off link.
+    technician_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("technicians.id"))
     # The signature image, uploaded as an attachment (possibly after this row exists).
     sha256: Mapped[str] = mapped_column(sa.String(SHA256_LENGTH))
     signer_name: Mapped[str] = mapped_column(sa.String(200))

@@ -18,6 +18,7 @@ from domain.paging import page
 from domain.principal import Principal
 from domain.repositories import JobRepository
 from domain.scoping import visible_jobs, visible_technicians
+from domain.services import customer_notices
 from domain.services.catalogue import sla_terms
 from domain.services.classify import apply_service_type
 
@@ -149,7 +150,15 @@ async def transition(
         )
     if to in {JobStatus.CANCELLED, JobStatus.ON_HOLD} and not reason:
         raise InvalidInput("reason", f"a reason is required to move a job to '{to}'")
+    if to is JobStatus.COMPLETED:
+        raise IllegalTransition(
+            current,
+            to,
+            "a job is completed with CompleteJob (POST /api/jobs/{id}/completion), which checks its checklist "
+            "and signature and records the outcome",
+        )
     record_status(session, job, to, principal, reason)
+    await customer_notices.status_changed(session, job, to, now=dt.datetime.now(dt.UTC))
     await session.flush()
     return job
 

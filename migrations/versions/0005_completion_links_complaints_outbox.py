@@ -367,6 +367,11 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("sms_opt_out", sa.Boolean(), nullable=False, server_default=sa.false()))
 
+    with op.batch_alter_table("job_signatures", schema=None) as batch_op:
+        batch_op.alter_column(
+            "technician_id", existing_type=advanced_alchemy.types.guid.GUID(length=16), nullable=True
+        )
+
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("origin_job_id", advanced_alchemy.types.guid.GUID(length=16), nullable=True)
@@ -481,6 +486,12 @@ def downgrade() -> None:
         batch_op.drop_column("job_id")
         batch_op.drop_column("customer_id")
         batch_op.drop_column("kind")
+
+    op.execute("DELETE FROM job_signatures WHERE technician_id IS NULL")
+    with op.batch_alter_table("job_signatures", schema=None) as batch_op:
+        batch_op.alter_column(
+            "technician_id", existing_type=advanced_alchemy.types.guid.GUID(length=16), nullable=False
+        )
 
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_jobs_origin_job_id_jobs"), type_="foreignkey")

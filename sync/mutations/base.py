@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import models as m
+from domain.keys import ServerKeys
 from domain.principal import Principal
 from sync import review
 from sync.protocol import MutationIn, Result
@@ -122,6 +123,8 @@ class Context:
     mutation: MutationIn
     now: dt.datetime
     batch: Batch
+    # The server's keys: a signature or a completion is sealed as it is applied.
+    keys: ServerKeys
     # When the device says the technician acted (`client_ts`): kept as data, never used to order anything.
     reported_at: dt.datetime | None = None
     job_id: uuid.UUID | None = None

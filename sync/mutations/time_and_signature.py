@@ -11,6 +11,8 @@ import msgspec
 import sqlalchemy as sa
 
 from domain import models as m
+from domain.enums import SealKind
+from domain.sealing import seal_job
 from sync.mutations.base import (
     APPLIED,
     Args,
@@ -116,7 +118,7 @@ class SignatureArgs(JobArgs, frozen=True):
 
 @mutation("job.capture_signature.v1", SignatureArgs)
 async def capture_signature(ctx: Context, args: SignatureArgs) -> Outcome:
-    await job_for_evidence(ctx, args)
+    job = await job_for_evidence(ctx, args)
     existing = await ctx.session.scalar(sa.select(m.JobSignature).where(m.JobSignature.job_id == args.job_id))
     if existing is not None:
         if existing.sha256 == args.sha256:
@@ -137,4 +139,6 @@ async def capture_signature(ctx: Context, args: SignatureArgs) -> Outcome:
             longitude=args.lon,
         )
     )
+    # Sealed as it is captured: the image's hash and the job's record as the customer saw it when signing.
+    await seal_job(ctx.session, ctx.keys, job, SealKind.SIGNATURE, now=ctx.now)
     return APPLIED

@@ -449,7 +449,6 @@ def test_the_legal_path_from_intake_to_completion_is_logged_in_order(
         (field, "en_route"),
         (field, "on_site"),
         (field, "in_progress"),
-        (field, "completed"),
     ]
     for headers, to in steps:
         response = move(client, headers, job_id, to, if_match=f'"{versions[-1]}"')
@@ -457,6 +456,21 @@ def test_the_legal_path_from_intake_to_completion_is_logged_in_order(
         assert response.json()["status"] == to
         versions.append(etag_version(response))
     assert versions == sorted(set(versions)), "every move bumps the version"
+    # Completion is its own call: a plain move is refused and points to it.
+    refused = move(client, field, job_id, "completed")
+    assert_problem(refused, 409)
+    assert "CompleteJob" in refused.json()["detail"]
+    done = client.post(
+        f"/api/jobs/{job_id}/completion",
+        json={
+            "outcome": "fixed",
+            "answers": {"Water isolated": True, "Repair tested": "yes, no leak after 10 min"},
+            "remote_sign_off": True,
+        },
+        headers=field,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
 
     events = client.get(f"/api/jobs/{job_id}/status-events", headers=field).json()
     office_id, field_id = user_id(client, office), user_id(client, field)

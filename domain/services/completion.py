@@ -1,0 +1,247 @@
+"""Completing a job on site: what must be there first, what the completion records, and what follows from it.
+
+The same rules hold online (CompleteJob) and offline (the `job.complete.v1` mutation, applied when the phone
+syncs): the checklist answered, the customer's signature where the service type asks for one (or a remote
+sign-off requested because the customer was not there), a reason when a follow-up is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import models as m
+from domain.classification import deadlines
+from domain.enums import CompletionOutcome, JobStatus, SealKind, SignOff
+from domain.errors import CompletionIncomplete, Conflict, IllegalTransition, InvalidInput, NotFound
+from domain.keys import ServerKeys
+from domain.principal import Principal
+from domain.scoping import visible_jobs
+from domain.sealing import seal_job
+from domain.services import customer_notices
+from domain.services.catalogue import sla_terms
+from domain.services.jobs import record_status
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionInput:
+    outcome: CompletionOutcome
+    follow_up_reason: str | None = None
+    summary: str | None = None
+    # When and where the device says it happened.
+    reported_at: dt.datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    # The customer was not there to sign: complete, and send them a single-use sign-off link.
+    remote_sign_off: bool = False
+    # Checklist answers given with the completion (an online client); each replaces an earlier answer.
+    answers: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _answered(value: object) -> bool:
+    return value is not None and value != "" and value != [] and value is not False
+
+
+async def missing_for_completion(
+    session: AsyncSession, job: m.Job, *, remote_sign_off: bool = False
+) -> list[str]:
+    """What the job still needs before it can complete, in words for the technician."""
+    answers: dict[str, object] = dict(
+        (
+            await session.execute(
+                sa.select(m.JobFieldValue.name, m.JobFieldValue.value).where(m.JobFieldValue.job_id == job.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    missing = [
+        f"checklist item '{item}' is not answered"
+        for item in job.checklist
+        if not _answered(answers.get(item))
+    ]
+    service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
+    if service_type is not None and service_type.requires_signature and not remote_sign_off:
+        signed = await session.scalar(sa.select(m.JobSignature.id).where(m.JobSignature.job_id == job.id))
+        if signed is None:
+            missing.append("the customer's signature (or ask for a remote sign-off if they are not there)")
+    return missing
+
+
+async def _record_answers(
+    session: AsyncSession, job: m.Job, answers: Mapping[str, Any], technician_id: uuid.UUID | None
+) -> None:
+    if technician_id is None:
+        raise InvalidInput("answers", "only the job's technician answers its checklist")
+    unknown = sorted(set(answers) - set(job.checklist) - {"outcome"})
+    if unknown:
+        raise InvalidInput("answers", f"not on this job's checklist: {', '.join(unknown)}")
+    existing = {
+        v.name: v
+        for v in await session.scalars(sa.select(m.JobFieldValue).where(m.JobFieldValue.job_id == job.id))
+    }
+    for name, value in answers.items():
+        row = existing.get(name)
+        if row is None:
+            session.add(m.JobFieldValue(job_id=job.id, name=name, value=value, technician_id=technician_id))
+        elif row.value != value:
+            row.value, row.technician_id = value, technician_id
+    await session.flush()
+
+
+def _moment(event: m.JobStatusEvent) -> dt.datetime:
+    return event.reported_at or event.occurred_at
+
+
+async def _durations(
+    session: AsyncSession, job: m.Job, completed_at: dt.datetime
+) -> tuple[int | None, int | None]:
+    """Time on site (arrival to completion) and travel (setting out to arrival) of the last visit, in seconds,
+    on the device's clock when the moves came from one (offline moves all reach the server at once)."""
+    events = list(
+        await session.scalars(
+            sa.select(m.JobStatusEvent)
+            .where(m.JobStatusEvent.job_id == job.id)
+            .order_by(m.JobStatusEvent.occurred_at, m.JobStatusEvent.created_at)
+        )
+    )
+    arrived = next((e for e in reversed(events) if e.to_status is JobStatus.ON_SITE), None)
+    if arrived is None:
+        return None, None
+    set_out = next(
+        (e for e in reversed(events) if e.to_status is JobStatus.EN_ROUTE and _moment(e) <= _moment(arrived)),
+        None,
+    )
+    on_site = max(0, round((completed_at - _moment(arrived)).total_seconds()))
+    travel = max(0, round((_moment(arrived) - _moment(set_out)).total_seconds())) if set_out else None
+    return on_site, travel
+
+
+async def _follow_up_job(
+    session: AsyncSession, job: m.Job, reason: str, principal: Principal, now: dt.datetime
+) -> m.Job:
+    """A new job for the same customer and place, already classified like the first, with fresh deadlines."""
+    follow_up = m.Job(
+        id=uuid.uuid4(),
+        service_request_id=job.service_request_id,
+        customer_id=job.customer_id,
+        site_id=job.site_id,
+        territory_id=job.territory_id,
+        service_type_id=job.service_type_id,
+        priority=job.priority,
+        description=f"Follow-up: {reason}\n\nFirst visit: {job.description}",
+        duration_s=job.duration_s,
+        checklist=list(job.checklist),
+        parts=list(job.parts),
+        tools=list(job.tools),
+        suggested_service_type_codes=[],
+        required_skills=[
+            m.JobRequiredSkill(skill_id=r.skill_id, min_level=r.min_level) for r in job.required_skills
+        ],
+        time_windows=[],
+        assignment=None,
+        origin_job_id=job.id,
+        origin_kind="follow_up",
+        status=JobStatus.NEW,
+    )
+    due = deadlines(now, await sla_terms(session, job.priority))
+    follow_up.respond_by, follow_up.resolve_by = due.respond_by, due.resolve_by
+    record_status(session, follow_up, JobStatus.NEW, principal, f"follow-up of job {job.id}", initial=True)
+    session.add(follow_up)
+    return follow_up
+
+
+async def complete(
+    session: AsyncSession,
+    keys: ServerKeys,
+    job: m.Job,
+    principal: Principal,
+    data: CompletionInput,
+    *,
+    now: dt.datetime,
+    technician_id: uuid.UUID | None,
+    reason: str | None = None,
+) -> m.JobCompletion:
+    """Complete the job (the caller has checked who may, and that the job's status allows it)."""
+    if (
+        await session.scalar(sa.select(m.JobCompletion.id).where(m.JobCompletion.job_id == job.id))
+        is not None
+    ):
+        raise Conflict("the job is already completed")
+    if data.outcome is CompletionOutcome.FOLLOW_UP and not (data.follow_up_reason or "").strip():
+        raise InvalidInput("follow_up_reason", "say why a follow-up visit is needed")
+    if data.answers:
+        await _record_answers(session, job, data.answers, technician_id)
+    missing = await missing_for_completion(session, job, remote_sign_off=data.remote_sign_off)
+    if missing:
+        raise CompletionIncomplete(missing)
+    signed = (
+        await session.scalar(sa.select(m.JobSignature.id).where(m.JobSignature.job_id == job.id)) is not None
+    )
+    service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
+    if signed:
+        sign_off = SignOff.ON_SITE
+    elif service_type is not None and service_type.requires_signature:
+        sign_off = SignOff.REMOTE_PENDING
+    else:
+        sign_off = SignOff.NOT_REQUIRED
+    completed_at = data.reported_at or now
+    on_site_s, travel_s = await _durations(session, job, completed_at)
+    record_status(session, job, JobStatus.COMPLETED, principal, reason, reported_at=data.reported_at)
+    completion = m.JobCompletion(
+        job_id=job.id,
+        technician_id=technician_id,
+        outcome=data.outcome,
+        follow_up_reason=(data.follow_up_reason or "").strip() or None,
+        summary=data.summary,
+        completed_at=now,
+        reported_at=data.reported_at,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        on_site_s=on_site_s,
+        travel_s=travel_s,
+        sign_off=sign_off,
+    )
+    session.add(completion)
+    if data.outcome is CompletionOutcome.FOLLOW_UP:
+        follow_up = await _follow_up_job(session, job, completion.follow_up_reason or "", principal, now)
+        completion.follow_up_job_id = follow_up.id
+    await seal_job(session, keys, job, SealKind.COMPLETION, now=now)
+    if sign_off is SignOff.REMOTE_PENDING:
+        await customer_notices.sign_off_requested(session, job, now=now)
+    else:
+        await customer_notices.job_completed(session, job, now=now)
+    return completion
+
+
+async def complete_online(
+    session: AsyncSession,
+    keys: ServerKeys,
+    principal: Principal,
+    job_id: uuid.UUID,
+    data: CompletionInput,
+    *,
+    now: dt.datetime,
+) -> m.JobCompletion:
+    """CompleteJob: a technician completing one of their jobs over the network."""
+    job = await session.scalar(
+        visible_jobs(principal)
+        .where(m.Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if job is None:
+        raise NotFound("job", job_id)
+    if job.status is not JobStatus.IN_PROGRESS:
+        raise IllegalTransition(
+            job.status,
+            JobStatus.COMPLETED,
+            f"a job that is '{job.status}' cannot be completed; it must be in progress",
+        )
+    return await complete(session, keys, job, principal, data, now=now, technician_id=principal.technician_id)

@@ -1,0 +1,207 @@
+"""What we tell the customer, and when: each notice makes the link it carries and queues it on the outbox.
+
+Every notice has a key of its own, so a change applied twice (a retried push, a repeated click) tells the
+customer once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from geopy.distance import great_circle
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import links
+from domain import models as m
+from domain.enums import JobStatus, LinkPurpose
+from domain.outbox import LINK_PLACEHOLDER, notify_customer
+
+# Road distance is longer than the straight line, and a van in town averages about 35 km/h.
+DETOUR_FACTOR = 1.3
+AVERAGE_SPEED_M_PER_S = 35_000 / 3600
+
+
+async def _service_name(session: AsyncSession, job: m.Job) -> str:
+    if job.service_type_id is None:
+        return "service"
+    kind = await session.get(m.ServiceType, job.service_type_id)
+    return kind.name if kind else "service"
+
+
+def _when(start: dt.datetime, end: dt.datetime, tz: str) -> str:
+    zone = ZoneInfo(tz)
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    return f"{a:%a %d %b} between {a:%H:%M} and {b:%H:%M}"
+
+
+async def _zone(session: AsyncSession, job: m.Job) -> str:
+    territory = await session.get_one(m.Territory, job.territory_id)
+    return territory.timezone
+
+
+async def appointment_offered(
+    session: AsyncSession, job: m.Job, appointment: m.Appointment, *, now: dt.datetime, by: uuid.UUID | None
+) -> m.CustomerLink:
+    link = links.new_link(
+        session, LinkPurpose.CONFIRM, job, now=now, appointment_id=appointment.id, created_by=by
+    )
+    when = _when(appointment.window_start, appointment.window_end, await _zone(session, job))
+    await notify_customer(
+        session,
+        kind="appointment_offered",
+        key=f"appointment:{appointment.id}:offered:{link.id}",
+        job=job,
+        subject=f"Your {await _service_name(session, job)} visit: please confirm",
+        text=f"We can come {when}. Confirm it, or choose another time: {LINK_PLACEHOLDER}",
+        now=now,
+        link=link,
+    )
+    return link
+
+
+async def appointment_confirmed(
+    session: AsyncSession, job: m.Job, appointment: m.Appointment, *, now: dt.datetime
+) -> None:
+    link = links.new_link(session, LinkPurpose.TRACK, job, now=now, appointment_id=appointment.id)
+    when = _when(appointment.window_start, appointment.window_end, await _zone(session, job))
+    await notify_customer(
+        session,
+        kind="appointment_confirmed",
+        key=f"appointment:{appointment.id}:confirmed",
+        job=job,
+        subject=f"Your {await _service_name(session, job)} visit is confirmed",
+        text=f"Your visit is confirmed for {when}. Follow it here: {LINK_PLACEHOLDER}",
+        now=now,
+        link=link,
+    )
+
+
+async def _last_position(session: AsyncSession, technician: m.Technician, job: m.Job) -> tuple[float, float]:
+    """Where the technician sets out from: the site of their last job completed today, else their home base."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
+    previous = await session.scalar(
+        sa.select(m.Site)
+        .join(m.Job, m.Job.site_id == m.Site.id)
+        .join(m.JobCompletion, m.JobCompletion.job_id == m.Job.id)
+        .where(
+            m.JobCompletion.technician_id == technician.id,
+            m.JobCompletion.completed_at >= since,
+            m.Job.id != job.id,
+        )
+        .order_by(m.JobCompletion.completed_at.desc())
+        .limit(1)
+    )
+    if previous is not None:
+        return previous.latitude, previous.longitude
+    return technician.home_latitude, technician.home_longitude
+
+
+async def estimated_arrival(
+    session: AsyncSession, job: m.Job, departed_at: dt.datetime
+) -> dt.datetime | None:
+    if job.assignment is None:
+        return None
+    technician = await session.get_one(m.Technician, job.assignment.technician_id)
+    site = await session.get_one(m.Site, job.site_id)
+    start = await _last_position(session, technician, job)
+    metres = great_circle(start, (site.latitude, site.longitude)).meters * DETOUR_FACTOR
+    return departed_at + dt.timedelta(seconds=round(metres / AVERAGE_SPEED_M_PER_S))
+
+
+async def on_the_way(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> dt.datetime | None:
+    """The technician set out: tell the customer with the estimated arrival. Returns the estimate."""
+    eta = await estimated_arrival(session, job, now)
+    link = links.new_link(session, LinkPurpose.TRACK, job, now=now)
+    arrival = (
+        f" and should arrive around {eta.astimezone(ZoneInfo(await _zone(session, job))):%H:%M}"
+        if eta
+        else ""
+    )
+    trip = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(m.JobStatusEvent)
+        .where(m.JobStatusEvent.job_id == job.id, m.JobStatusEvent.to_status == JobStatus.EN_ROUTE)
+    )
+    await notify_customer(
+        session,
+        kind="on_the_way",
+        key=f"job:{job.id}:on_the_way:{trip}",
+        job=job,
+        subject="Your technician is on the way",
+        text=f"Your technician is on the way{arrival}. Follow the visit: {LINK_PLACEHOLDER}",
+        now=now,
+        link=link,
+    )
+    return eta
+
+
+async def sign_off_requested(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> m.CustomerLink:
+    link = links.new_link(session, LinkPurpose.SIGN_OFF, job, now=now)
+    await notify_customer(
+        session,
+        kind="sign_off_requested",
+        key=f"job:{job.id}:sign_off:{link.id}",
+        job=job,
+        subject="Please sign off your visit",
+        text=(
+            "Our technician finished the work but could not get your signature on site. "
+            f"Please check the work and sign off: {LINK_PLACEHOLDER}"
+        ),
+        now=now,
+        link=link,
+    )
+    return link
+
+
+async def job_completed(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> None:
+    """The certificate (through the visit's page) and, separately, the survey."""
+    service = await _service_name(session, job)
+    certificate = links.new_link(session, LinkPurpose.TRACK, job, now=now)
+    await notify_customer(
+        session,
+        kind="job_completed",
+        key=f"job:{job.id}:completed",
+        job=job,
+        subject=f"Your {service} visit is complete",
+        text=f"The work is done. Your completion certificate: {LINK_PLACEHOLDER}",
+        now=now,
+        link=certificate,
+    )
+    survey = links.new_link(session, LinkPurpose.SURVEY, job, now=now)
+    await notify_customer(
+        session,
+        kind="survey",
+        key=f"job:{job.id}:survey",
+        job=job,
+        subject="How did we do?",
+        text=f"How was your {service} visit? Rate it in one tap: {LINK_PLACEHOLDER}",
+        now=now,
+        link=survey,
+    )
+
+
+async def complaint_update(
+    session: AsyncSession, complaint: m.Complaint, job: m.Job, *, event: str, text: str, now: dt.datetime
+) -> m.CustomerLink:
+    """Tell the customer what happened to their complaint, with the link to follow it and answer."""
+    link = links.new_link(session, LinkPurpose.COMPLAINT, job, now=now, complaint_id=complaint.id)
+    await notify_customer(
+        session,
+        kind=f"complaint_{event}",
+        key=f"complaint:{complaint.id}:{event}:{complaint.reopen_count}:{link.id}",
+        job=job,
+        subject=f"Your complaint: {event.replace('_', ' ')}",
+        text=f"{text} Follow your complaint: {LINK_PLACEHOLDER}",
+        now=now,
+        link=link,
+    )
+    return link
+
+
+async def status_changed(session: AsyncSession, job: m.Job, to: JobStatus, *, now: dt.datetime) -> None:
+    """The moves the customer hears about as they happen (the visit's page shows every other)."""
+    if to is JobStatus.EN_ROUTE:
+        await on_the_way(session, job, now=now)
