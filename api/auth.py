@@ -26,7 +26,15 @@ from domain.principal import Principal
 
 ACCESS_TOKEN_TYPE = "access"
 # Paths reachable without a token. Anchored: a pattern matches from the start of the path.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/api/auth/token$", "^/board$"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/schema",
+    "^/api/auth/token$",
+    "^/board$",
+    "^/c/",
+    "^/request$",
+    "^/api/certificates/verification$",
+]
 
 
 @dataclass
@@ -118,15 +126,20 @@ def issue_token(auth: JWTAuth[Principal, AccessToken], settings: Settings, user:
 
 
 class LoginLimiter:
-    """A sliding one-minute window of failed attempts per peer address and per account."""
+    """A sliding window (a minute unless told) of counted attempts per key: failed logins per peer address and
+    per account, unknown customer links or public requests per peer address."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(
+        self, per_minute: int, *, window_s: float = 60.0, what: str = "too many failed logins"
+    ) -> None:
         self.per_minute = per_minute
+        self.window_s = window_s
+        self.what = what
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         window = self._failures[key]
-        while window and now - window[0] > 60:
+        while window and now - window[0] > self.window_s:
             window.popleft()
         return window
 
@@ -135,9 +148,9 @@ class LoginLimiter:
         for key in keys:
             window = self._recent(key, now)
             if len(window) >= self.per_minute:
-                retry = max(1, int(60 - (now - window[0])) + 1)
+                retry = max(1, int(self.window_s - (now - window[0])) + 1)
                 raise TooManyRequestsException(
-                    "too many failed logins; wait before trying again", headers={"Retry-After": str(retry)}
+                    f"{self.what}; wait before trying again", headers={"Retry-After": str(retry)}
                 )
 
     def failed(self, *keys: str) -> None:

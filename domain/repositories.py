@@ -25,3 +25,7 @@ class UserRepository(SQLAlchemyAsyncRepository[m.User]):
 
 class SyncExceptionRepository(SQLAlchemyAsyncRepository[m.SyncException]):
     model_type = m.SyncException
+
+
+class ComplaintRepository(SQLAlchemyAsyncRepository[m.Complaint]):
+    model_type = m.Complaint

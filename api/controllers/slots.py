@@ -56,12 +56,18 @@ class SlotController(Controller):
     @post(
         "/booking",
         operation_id="BookJobSlot",
-        summary="Book a slot: it becomes the job's confirmed appointment and its room is reserved at once",
-        description="A slot that no longer fits is a 409 whose `slots` are the ones still open.",
+        summary="Book a slot: it becomes the job's appointment and its room is reserved at once",
+        description=(
+            "Confirmed at once (the customer agreed on the phone), or with `offer` sent to the customer to "
+            "confirm or reschedule through their link. Either way the customer is told. A slot that no longer "
+            "fits is a 409 whose `slots` are the ones still open."
+        ),
         status_code=200,
     )
     async def book(
         self, job_id: uuid.UUID, data: BookIn, principal: Principal, db_session: AsyncSession
     ) -> BookingOut:
-        job, slot = await slots.book_slot(db_session, principal, job_id, data.starts_at, data.ends_at)
+        job, slot, _ = await slots.book_slot(
+            db_session, principal, job_id, data.starts_at, data.ends_at, offer=data.offer
+        )
         return BookingOut(job_id=job.id, status=job.status, slot=slot_out(slot))

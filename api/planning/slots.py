@@ -25,6 +25,7 @@ from domain.enums import AppointmentStatus, JobStatus
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.principal import Principal
 from domain.scoping import visible_jobs
+from domain.services import customer_notices
 from domain.services.jobs import record_status
 from scheduling.areas import compact
 from scheduling.plan import Plan
@@ -58,11 +59,15 @@ async def _job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -
     job = await session.scalar(visible_jobs(principal).where(m.Job.id == job_id))
     if job is None:
         raise NotFound("job", job_id)
+    check_bookable(job)
+    return job
+
+
+def check_bookable(job: m.Job) -> None:
     if job.status not in BOOKABLE:
         raise Conflict(f"a {job.status} job cannot be given a new appointment")
     if job.service_type_id is None:
         raise Conflict("a job must be triaged (given a service type) before slots can be offered")
-    return job
 
 
 def candidate_windows(job: m.Job, day: dt.date, days: int, origin: dt.datetime) -> list[tuple[int, int]]:
@@ -138,7 +143,12 @@ async def list_slots(
     session: AsyncSession, principal: Principal, job_id: uuid.UUID, day: dt.date, days: int = 1
 ) -> list[Slot]:
     """The job's candidate slots over the days from `day`: feasible ones cheapest first, then the others."""
-    job = await _job(session, principal, job_id)
+    return await slots_for(session, await _job(session, principal, job_id), day, days)
+
+
+async def slots_for(session: AsyncSession, job: m.Job, day: dt.date, days: int = 1) -> list[Slot]:
+    """`list_slots` for a job the caller already holds in scope (a customer's own, through their link)."""
+    check_bookable(job)
     standing = await _day(session, job, day, days)
     windows = [Window(start=a, end=b) for a, b in candidate_windows(job, day, days, standing.origin)]
     return _slots(
@@ -153,12 +163,30 @@ async def book_slot(
     job_id: uuid.UUID,
     starts_at: dt.datetime,
     ends_at: dt.datetime,
-) -> tuple[m.Job, Slot]:
-    """Confirm the slot as the job's appointment and reserve the room by assigning the job; SlotTaken with the
-    slots still open when it no longer fits."""
+    *,
+    offer: bool = False,
+) -> tuple[m.Job, Slot, m.Appointment]:
+    """Make the slot the job's appointment (confirmed, or offered to the customer to confirm) and reserve the room
+    by assigning the job; SlotTaken with the slots still open when it no longer fits."""
     if ends_at <= starts_at:
         raise InvalidInput("ends_at", "a slot ends after it starts")
     job = await _job(session, principal, job_id)
+    return await book_for(session, job, starts_at, ends_at, principal, offer=offer)
+
+
+async def book_for(
+    session: AsyncSession,
+    job: m.Job,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    actor: Principal | None,
+    *,
+    offer: bool = False,
+) -> tuple[m.Job, Slot, m.Appointment]:
+    """`book_slot` for a job the caller already holds in scope; `actor` None is the customer, through their link."""
+    if ends_at <= starts_at:
+        raise InvalidInput("ends_at", "a slot ends after it starts")
+    check_bookable(job)
     # Bookings in one territory take turns: PostgreSQL holds the row until commit (SQLite serialises writers).
     await session.execute(
         sa.select(m.Territory.id).where(m.Territory.id == job.territory_id).with_for_update()
@@ -178,19 +206,23 @@ async def book_slot(
         fresh = grade_slots(standing.problem, standing.plan, standing.job, windows, matrix=standing.matrix)
         raise SlotTaken([s for s in _slots(fresh, standing.origin) if s.feasible])
     slot = _slots([grade], standing.origin)[0]
-    for appointment in (
+    for earlier in (
         await session.scalars(
             sa.select(m.Appointment).where(
-                m.Appointment.job_id == job.id, m.Appointment.status == AppointmentStatus.CONFIRMED
+                m.Appointment.job_id == job.id,
+                m.Appointment.status.in_([AppointmentStatus.CONFIRMED, AppointmentStatus.OFFERED]),
             )
         )
     ).all():
-        appointment.status = AppointmentStatus.RESCHEDULED
-    session.add(
-        m.Appointment(
-            job_id=job.id, window_start=starts_at, window_end=ends_at, status=AppointmentStatus.CONFIRMED
-        )
+        earlier.status = AppointmentStatus.RESCHEDULED
+    appointment = m.Appointment(
+        id=uuid.uuid4(),
+        job_id=job.id,
+        window_start=starts_at,
+        window_end=ends_at,
+        status=AppointmentStatus.OFFERED if offer else AppointmentStatus.CONFIRMED,
     )
+    session.add(appointment)
     technician_id = slot.technician_id
     assert technician_id is not None
     if job.assignment is None:
@@ -207,7 +239,14 @@ async def book_slot(
         job.assignment.planned_start = slot.planned_start
         job.assignment.sequence = grade.position or 0
     if job.status in (JobStatus.NEW, JobStatus.REOPENED):
-        record_status(session, job, JobStatus.SCHEDULED, principal, "appointment booked")
-    job.updated_at = dt.datetime.now(dt.UTC)
+        record_status(session, job, JobStatus.SCHEDULED, actor, "appointment booked")
+    now = dt.datetime.now(dt.UTC)
+    job.updated_at = now
     await session.flush()
-    return job, slot
+    if offer:
+        await customer_notices.appointment_offered(
+            session, job, appointment, now=now, by=actor.user_id if actor else None
+        )
+    else:
+        await customer_notices.appointment_confirmed(session, job, appointment, now=now)
+    return job, slot, appointment

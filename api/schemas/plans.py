@@ -208,6 +208,8 @@ class SlotOut(Read, frozen=True):
 class BookIn(Write, frozen=True):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    # Offer the slot for the customer to confirm through their link, instead of confirming it now.
+    offer: bool = False
 
 
 class BookingOut(Read, frozen=True):

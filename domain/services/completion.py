@@ -123,11 +123,12 @@ async def _durations(
     return on_site, travel
 
 
-async def _follow_up_job(
-    session: AsyncSession, job: m.Job, reason: str, principal: Principal, now: dt.datetime
+async def new_related_job(
+    session: AsyncSession, job: m.Job, *, kind: str, description: str, now: dt.datetime
 ) -> m.Job:
-    """A new job for the same customer and place, already classified like the first, with fresh deadlines."""
-    follow_up = m.Job(
+    """A new job for the same customer and place, classified like `job`, with deadlines from now: a follow-up the
+    technician asked for, or rework after a complaint."""
+    related = m.Job(
         id=uuid.uuid4(),
         service_request_id=job.service_request_id,
         customer_id=job.customer_id,
@@ -135,7 +136,7 @@ async def _follow_up_job(
         territory_id=job.territory_id,
         service_type_id=job.service_type_id,
         priority=job.priority,
-        description=f"Follow-up: {reason}\n\nFirst visit: {job.description}",
+        description=f"{description}\n\nFirst visit: {job.description}",
         duration_s=job.duration_s,
         checklist=list(job.checklist),
         parts=list(job.parts),
@@ -147,14 +148,16 @@ async def _follow_up_job(
         time_windows=[],
         assignment=None,
         origin_job_id=job.id,
-        origin_kind="follow_up",
+        origin_kind=kind,
         status=JobStatus.NEW,
     )
     due = deadlines(now, await sla_terms(session, job.priority))
-    follow_up.respond_by, follow_up.resolve_by = due.respond_by, due.resolve_by
-    record_status(session, follow_up, JobStatus.NEW, principal, f"follow-up of job {job.id}", initial=True)
-    session.add(follow_up)
-    return follow_up
+    related.respond_by, related.resolve_by = due.respond_by, due.resolve_by
+    record_status(
+        session, related, JobStatus.NEW, None, f"{kind.replace('_', '-')} of job {job.id}", initial=True
+    )
+    session.add(related)
+    return related
 
 
 async def complete(
@@ -210,7 +213,9 @@ async def complete(
     )
     session.add(completion)
     if data.outcome is CompletionOutcome.FOLLOW_UP:
-        follow_up = await _follow_up_job(session, job, completion.follow_up_reason or "", principal, now)
+        follow_up = await new_related_job(
+            session, job, kind="follow_up", description=f"Follow-up: {completion.follow_up_reason}", now=now
+        )
         completion.follow_up_job_id = follow_up.id
     await seal_job(session, keys, job, SealKind.COMPLETION, now=now)
     if sign_off is SignOff.REMOTE_PENDING:

@@ -205,3 +205,19 @@ async def status_changed(session: AsyncSession, job: m.Job, to: JobStatus, *, no
     """The moves the customer hears about as they happen (the visit's page shows every other)."""
     if to is JobStatus.EN_ROUTE:
         await on_the_way(session, job, now=now)
+
+
+async def request_received(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> m.CustomerLink:
+    """A request from the public form: its link lets the customer follow it from intake to the visit."""
+    link = links.new_link(session, LinkPurpose.REQUEST, job, now=now)
+    await notify_customer(
+        session,
+        kind="request_received",
+        key=f"job:{job.id}:request_received",
+        job=job,
+        subject="We received your request",
+        text=f"Thank you: we received your request and will offer you a visit soon. Follow it: {LINK_PLACEHOLDER}",
+        now=now,
+        link=link,
+    )
+    return link

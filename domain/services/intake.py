@@ -77,8 +77,9 @@ class IntakeResult:
 
 
 async def take_request(
-    session: AsyncSession, principal: Principal, locator: Locator, cmd: IntakeCommand
+    session: AsyncSession, principal: Principal | None, locator: Locator, cmd: IntakeCommand
 ) -> IntakeResult:
+    """`principal` None is the customer themselves, through the public request form."""
     _check_windows(cmd.windows)
     service_type = None
     if cmd.service_type_id is not None:
@@ -95,7 +96,7 @@ async def take_request(
         site_id=site.id,
         description=cmd.description,
         received_at=received_at,
-        taken_by_user_id=principal.user_id,
+        taken_by_user_id=principal.user_id if principal else None,
     )
     session.add(request)
     await session.flush()
@@ -211,7 +212,11 @@ async def nearest_territory(session: AsyncSession, latitude: float, longitude: f
 
 
 async def _resolve_site(
-    session: AsyncSession, principal: Principal, locator: Locator, customer: m.Customer, cmd: IntakeCommand
+    session: AsyncSession,
+    principal: Principal | None,
+    locator: Locator,
+    customer: m.Customer,
+    cmd: IntakeCommand,
 ) -> m.Site:
     if cmd.site_id is not None:
         site = await session.get(m.Site, cmd.site_id)
@@ -221,7 +226,7 @@ async def _resolve_site(
         site = await _find_or_create_site(session, locator, customer, cmd.site)
     else:
         raise InvalidInput("site", "give the site's address (or the id of one of the customer's sites)")
-    if principal.role is Role.DISPATCHER and site.territory_id not in principal.territory_ids:
+    if principal and principal.role is Role.DISPATCHER and site.territory_id not in principal.territory_ids:
         raise InvalidInput(
             "site", "the site lies outside your territories; pass the request to its dispatcher"
         )

@@ -41,6 +41,18 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/schema/swagger"),
         ("GET", "/schema/oauth2-redirect.html"),
         ("GET", "/schema/{path:str}"),
+        # The customer's pages: the link in the path is the credential (domain.links), checked by each page.
+        ("GET", "/c/{token:str}"),
+        ("POST", "/c/{token:str}/confirm"),
+        ("GET", "/c/{token:str}/reschedule"),
+        ("POST", "/c/{token:str}/reschedule"),
+        ("POST", "/c/{token:str}/sign"),
+        ("POST", "/c/{token:str}/refuse"),
+        ("POST", "/c/{token:str}/rating"),
+        ("POST", "/c/{token:str}/complaint"),
+        ("POST", "/c/{token:str}/verdict"),
+        ("GET", "/request"),
+        ("POST", "/request"),
     }
 )
 
@@ -112,6 +124,13 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "SetSlaPolicy": ADMIN,
     "ListUsers": ADMIN,
     "CreateUser": ADMIN,
+    "CompleteJob": TECHNICIAN_ONLY,
+    "CreateComplaint": OFFICE,
+    "ListComplaints": OFFICE,
+    "GetComplaint": OFFICE,
+    "AddComplaintAction": OFFICE,
+    "ResolveComplaint": OFFICE,
+    "SendCustomerLink": OFFICE,
 }
 
 OPERATION_ID = re.compile(r"^[A-Z][a-z]+[A-Z][A-Za-z]+$")
