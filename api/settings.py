@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,19 @@ def _secret_from_file(path: Path) -> str:
     return value
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ValueError(f"{name} must be one of 1/0, true/false, yes/no, on/off; it is {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -40,6 +54,25 @@ class Settings:
     max_page_size: int = 200
     # Solver processes running at once; each takes a core while it solves.
     planner_workers: int = 1
+    # Notifications (domain.delivery). Without an SMTP host e-mail goes to the log, as SMS does without a provider.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    sms_url: str | None = None
+    sms_token: str | None = field(default=None, repr=False)
+    # Where customers open their links; empty: http://{host}:{port}.
+    public_url: str = ""
+    # The background sender. Off unless asked for (from_env turns it on), so an app built by a test or a benchmark
+    # sends nothing behind its back.
+    outbox_worker: bool = False
+    outbox_poll_s: float = 5.0
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -57,6 +90,17 @@ class Settings:
             "planner_workers": int(
                 env.get("FIELDWORK_PLANNER_WORKERS", str(max(1, (os.cpu_count() or 2) // 2)))
             ),
+            "smtp_host": env.get("FIELDWORK_SMTP_HOST") or None,
+            "smtp_port": int(env.get("FIELDWORK_SMTP_PORT", "587")),
+            "smtp_user": env.get("FIELDWORK_SMTP_USER") or None,
+            "smtp_password": env.get("FIELDWORK_SMTP_PASSWORD") or None,
+            "smtp_from": env.get("FIELDWORK_SMTP_FROM", ""),
+            "smtp_starttls": _flag(env, "FIELDWORK_SMTP_STARTTLS", default=True),
+            "sms_url": env.get("FIELDWORK_SMS_URL") or None,
+            "sms_token": env.get("FIELDWORK_SMS_TOKEN") or None,
+            "public_url": env.get("FIELDWORK_PUBLIC_URL", ""),
+            "outbox_worker": _flag(env, "FIELDWORK_OUTBOX_WORKER", default=True),
+            "outbox_poll_s": float(env.get("FIELDWORK_OUTBOX_POLL_S", "5")),
         }
         values.update(overrides)
         if not values.get("jwt_secret"):
