@@ -94,6 +94,8 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "GetJobFieldReport": ANY_STAFF,
     "ListSyncExceptions": OFFICE,
     "ResolveSyncException": OFFICE,
+    "ListOutboxMessages": OFFICE,
+    "RetryOutboxMessage": OFFICE,
     "ListCustomers": OFFICE,
     "GetCustomer": OFFICE,
     "CreateCustomer": OFFICE,

@@ -10,6 +10,7 @@ The matrix only reads (or attempts writes that must be refused), so the world is
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.auth import issue_token
 from api.settings import Settings
 from domain import models as m
 from domain.db import create_engine
+from domain.enums import MessageState
 from domain.session import AuditedSession
 from tests.conftest import PASSWORD, World, _empty, build_world
 
@@ -46,6 +48,40 @@ TECHNICIANS_SEEN = {
     "disp_north": {"tech_n1", "tech_n2"},
     "disp_south": {"tech_s1", "tech_s2"},
 }
+# Dead letters: a customer message per territory, and a technician's day (no territory; seen through the technician).
+OUTBOX_SEEN = {
+    "admin": {"north_dead", "south_dead", "tech_s2_day"},
+    "disp_north": {"north_dead"},
+    "disp_south": {"south_dead", "tech_s2_day"},
+}
+
+
+async def _add_outbox(maker: async_sessionmaker[AsyncSession], world: World) -> dict[str, str]:
+    rows = {
+        "north_dead": {"territory_id": world.territories["north"], "job_id": world.jobs["north_open"]},
+        "south_dead": {"territory_id": world.territories["south"], "job_id": world.jobs["south_open"]},
+        "tech_s2_day": {"technician_id": world.technicians["tech_s2"], "channel": "push"},
+    }
+    async with maker() as s:
+        s.info["actor"] = "test:outbox"
+        for key, values in rows.items():
+            s.add(
+                m.OutboxMessage(
+                    **{
+                        "id": uuid.uuid4(),
+                        "key": key,
+                        "channel": "email",
+                        "recipient": "someone@example.net",
+                        "subject": "Hello",
+                        "body": {"text": "Hello"},
+                        "state": MessageState.DEAD,
+                        "attempts": 8,
+                        **values,
+                    }
+                )
+            )
+        await s.commit()
+        return {r.key: str(r.id) for r in await s.scalars(sa.select(m.OutboxMessage))}
 
 
 class Scoped:
@@ -54,6 +90,7 @@ class Scoped:
         self.world = world
         self._headers = {who: {"Authorization": f"Bearer {token}"} for who, token in tokens.items()}
         self._headers["anonymous"] = {}
+        self.outbox: dict[str, str] = {}
 
     def headers(self, who: str) -> dict[str, str]:
         return self._headers[who]
@@ -72,6 +109,7 @@ def scoped(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     asyncio.run(_empty(engine))
     maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
     world = asyncio.run(build_world(maker))
+    outbox = asyncio.run(_add_outbox(maker, world))
     settings = Settings(
         database_url=database_url,
         data_dir=Path(tmp_path_factory.mktemp("scoping")),
@@ -94,7 +132,9 @@ def scoped(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "/api/auth/token", json={"username": world.users["disp_north"], "password": PASSWORD}
         )
         assert login.status_code == 200, login.text
-        yield Scoped(client, world, tokens)
+        found = Scoped(client, world, tokens)
+        found.outbox = outbox
+        yield found
 
 
 def _status(who: str, *, office_only: bool = False, admin_only: bool = False, visible: bool = True) -> int:
@@ -150,6 +190,7 @@ def _cases() -> Iterator[Any]:
         for route in ("/api/service-types", "/api/skills", "/api/territories", "/api/sla-policies"):
             yield pytest.param(who, route, None, _status(who, office_only=True), id=f"{who}-list-{route[5:]}")
         yield pytest.param(who, "/api/users", None, _status(who, admin_only=True), id=f"{who}-list-users")
+        yield pytest.param(who, "/api/outbox", None, _status(who, office_only=True), id=f"{who}-list-outbox")
         yield pytest.param(who, "/api/me", None, _status(who), id=f"{who}-me")
 
 
@@ -176,6 +217,9 @@ def test_read_scope(scoped: Scoped, who: str, route: str, target: str | None, ex
         assert body["total"] == len(TECHNICIANS_SEEN[who])
     elif route == "/api/customers":
         assert {scoped.name_of(c["id"]) for c in items} == set(CUSTOMERS)
+    elif route == "/api/outbox":
+        assert {i["key"] for i in items} == OUTBOX_SEEN[who]
+        assert body["total"] == len(OUTBOX_SEEN[who])
     elif route == "/api/users":
         assert {u["email"] for u in items} == set(world.users.values())
     elif route == "/api/jobs/{job}":
@@ -277,6 +321,15 @@ def _write_cases() -> Iterator[Any]:
         404,
         id="disp_south-rename-tech_n1",
     )
+    for who, message, expected in (
+        ("disp_north", "south_dead", 404),
+        ("disp_north", "tech_s2_day", 404),
+        ("disp_south", "north_dead", 404),
+        ("tech_n1", "north_dead", 403),
+    ):
+        yield pytest.param(
+            who, "POST", "/api/outbox/{message}/retry", message, {}, expected, id=f"{who}-retry-{message}"
+        )
     yield pytest.param(
         "tech_n1",
         "PATCH",
@@ -293,7 +346,11 @@ def test_out_of_scope_writes_are_refused_and_change_nothing(
     scoped: Scoped, who: str, method: str, route: str, target: str, payload: dict[str, Any], expected: int
 ) -> None:
     world = scoped.world
-    path = route.format(job=world.jobs.get(target, ""), technician=world.technicians.get(target, ""))
+    path = route.format(
+        job=world.jobs.get(target, ""),
+        technician=world.technicians.get(target, ""),
+        message=scoped.outbox.get(target, ""),
+    )
     if "technician_id" in payload:
         payload = {**payload, "technician_id": str(world.technicians[payload["technician_id"]])}
     before = _state(scoped)
@@ -309,7 +366,9 @@ def _state(scoped: Scoped) -> list[Any]:
     admin = scoped.headers("admin")
     jobs = scoped.client.get("/api/jobs", headers=admin).json()["items"]
     technicians = scoped.client.get("/api/technicians", headers=admin).json()["items"]
+    outbox = scoped.client.get("/api/outbox", headers=admin).json()["items"]
     return [
         sorted((j["id"], j["status"], j["version"], j["priority"]) for j in jobs),
         sorted((t["id"], t["name"]) for t in technicians),
+        sorted((o["id"], o["state"], o["attempts"]) for o in outbox),
     ]
