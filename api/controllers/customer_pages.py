@@ -29,7 +29,7 @@ from api.planning import slots as slot_planning
 from api.problems import problem
 from domain import links
 from domain.enums import Channel, ComplaintCategory, LinkPurpose
-from domain.errors import DomainError
+from domain.errors import DomainError, GeocodingFailed
 from domain.keys import ServerKeys
 from domain.links import LinkRefused, OpenLink
 from domain.services import customer_notices, customer_portal, intake
@@ -285,7 +285,7 @@ class CustomerPageController(Controller):
         await db_session.flush()
         return Redirect(_link_url(keys, follow), status_code=303)
 
-    @post("/sign", operation_id="SignOffByLink", status_code=303)
+    @post("/sign", operation_id="SignOffByLink", status_code=200)
     async def sign(
         self,
         request: Request[Any, Any, Any],
@@ -493,6 +493,11 @@ class PublicRequestController(Controller):
                     site=SiteDetails(address=form.address.strip()),
                     received_at=now,
                 ),
+            )
+        except GeocodingFailed:
+            await db_session.rollback()
+            return _request_error(
+                values, "We could not find this address: please check it, or call us.", today
             )
         except DomainError as exc:
             await db_session.rollback()

@@ -157,6 +157,8 @@ async def new_related_job(
         session, related, JobStatus.NEW, None, f"{kind.replace('_', '-')} of job {job.id}", initial=True
     )
     session.add(related)
+    # Rows that point at it have no relationship to order them after it: it goes in first.
+    await session.flush()
     return related
 
 
