@@ -137,12 +137,14 @@ def test_a_confirm_link_shows_the_offer_and_confirming_changes_only_that_appoint
     before = snapshot()
     page = client.get(f"/c/{token}", headers=HTML)
     assert page.status_code == 200
-    assert "Confirm this time" in page.text and "Customer north" in page.text
+    assert "Confirm this time" in page.text
+    assert "Customer north" in page.text
     assert page.headers["cache-control"] == "no-store"
     assert snapshot() == before, "opening a link changed something"
 
     confirmed = client.post(f"/c/{token}/confirm", headers=HTML, follow_redirects=False)
-    assert confirmed.status_code == 303 and confirmed.headers["location"] == f"/c/{token}"
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == f"/c/{token}"
     appointment = one(sessionmaker, sa.select(m.Appointment).where(m.Appointment.id == appointment_id))
     assert appointment.status is AppointmentStatus.CONFIRMED
     kinds = set(
@@ -192,7 +194,8 @@ def test_a_made_up_or_altered_link_opens_nothing_and_changes_nothing(
     token = mangle(token_of(client, sessionmaker, LinkPurpose.CONFIRM))
     before = snapshot()
     page = client.get(f"/c/{token}", headers=HTML)
-    assert page.status_code == status and title in page.text
+    assert page.status_code == status
+    assert title in page.text
     assert page.headers["content-type"].startswith("text/html")
     posted = client.post(f"/c/{token}/confirm", headers=HTML)
     assert posted.status_code == status
@@ -215,7 +218,8 @@ def test_an_expired_link_says_so_and_changes_nothing(
     run(expire())
     before = snapshot()
     page = client.get(f"/c/{token}", headers=HTML)
-    assert page.status_code == 410 and "expired" in page.text
+    assert page.status_code == 410
+    assert "expired" in page.text
     assert client.post(f"/c/{token}/confirm", headers=HTML).status_code == 410
     assert snapshot() == before
     appointment = one(sessionmaker, sa.select(m.Appointment).where(m.Appointment.id == appointment_id))
@@ -242,7 +246,8 @@ def test_a_link_for_a_replaced_appointment_opens_nothing(
     new = token_of(client, sessionmaker, LinkPurpose.CONFIRM)
     before = snapshot()
     refused = client.post(f"/c/{old}/confirm", headers=HTML)
-    assert refused.status_code == 410 and "replaced" in refused.text
+    assert refused.status_code == 410
+    assert "replaced" in refused.text
     assert snapshot() == before
     # The new link confirms the new appointment, and only it.
     assert client.post(f"/c/{new}/confirm", headers=HTML).status_code == 200
@@ -297,7 +302,8 @@ def test_a_form_with_a_field_the_page_never_sends_is_refused(
     tampered = client.post(
         f"/c/{token}/rating", data={"score": "5", "job_id": str(world.jobs["south_open"])}, headers=HTML
     )
-    assert tampered.status_code == 422 and "Please check" in tampered.text
+    assert tampered.status_code == 422
+    assert "Please check" in tampered.text
     out_of_range = client.post(f"/c/{token}/rating", data={"score": "9"}, headers=HTML)
     assert out_of_range.status_code == 422
     assert snapshot() == before
@@ -327,13 +333,16 @@ def test_the_sign_off_link_works_once_seals_the_signature_and_sends_the_certific
     job = complete_remotely(client, auth, world)
     token = token_of(client, sessionmaker, LinkPurpose.SIGN_OFF)
     page = client.get(f"/c/{token}", headers=HTML)
-    assert page.status_code == 200 and "Sign off the work" in page.text
+    assert page.status_code == 200
+    assert "Sign off the work" in page.text
     image = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
     signed = client.post(f"/c/{token}/sign", data={"signer_name": "Ada North", "image": image}, headers=HTML)
-    assert signed.status_code == 200 and "Thank you for signing" in signed.text
+    assert signed.status_code == 200
+    assert "Thank you for signing" in signed.text
 
     signature = one(sessionmaker, sa.select(m.JobSignature).where(m.JobSignature.job_id == uuid.UUID(job)))
-    assert signature.signer_name == "Ada North" and signature.technician_id is None
+    assert signature.signer_name == "Ada North"
+    assert signature.technician_id is None
     completion = one(sessionmaker, sa.select(m.JobCompletion).where(m.JobCompletion.job_id == uuid.UUID(job)))
     assert completion.sign_off is SignOff.REMOTE
     seals = run(_all(sessionmaker, sa.select(m.Seal.kind).where(m.Seal.job_id == uuid.UUID(job))))
@@ -348,7 +357,8 @@ def test_the_sign_off_link_works_once_seals_the_signature_and_sends_the_certific
     again = client.post(
         f"/c/{token}/sign", data={"signer_name": "Someone else", "image": image}, headers=HTML
     )
-    assert again.status_code == 410 and "already used" in again.text
+    assert again.status_code == 410
+    assert "already used" in again.text
     assert client.get(f"/c/{token}", headers=HTML).status_code == 410
     assert snapshot() == before
 
@@ -372,7 +382,8 @@ def test_rating_complaint_resolution_and_an_unhappy_verdict_reopen_with_rework(
     sign_remotely(client, sessionmaker)
     survey = token_of(client, sessionmaker, LinkPurpose.SURVEY)
     rated = client.post(f"/c/{survey}/rating", data={"score": "2", "comment": "late"}, headers=HTML)
-    assert rated.status_code == 200 and "You rated this visit 2 out of 5" in rated.text
+    assert rated.status_code == 200
+    assert "You rated this visit 2 out of 5" in rated.text
     filed = client.post(
         f"/c/{survey}/complaint",
         data={"category": "technical", "description": "It leaks again"},
@@ -381,41 +392,49 @@ def test_rating_complaint_resolution_and_an_unhappy_verdict_reopen_with_rework(
     )
     assert filed.status_code == 303
     follow = filed.headers["location"]
-    assert follow.startswith("/c/") and follow != f"/c/{survey}"
+    assert follow.startswith("/c/")
+    assert follow != f"/c/{survey}"
     page = client.get(follow, headers=HTML)
-    assert "It leaks again" in page.text and "Received" in page.text
+    assert "It leaks again" in page.text
+    assert "Received" in page.text
 
     office = auth("disp_north")
     listed = client.get("/api/complaints", params={"job_id": job}, headers=office).json()
     assert listed["total"] == 1
     complaint = listed["items"][0]
-    assert complaint["channel"] == "web" and complaint["category"] == "technical"
+    assert complaint["channel"] == "web"
+    assert complaint["category"] == "technical"
     assert client.get("/api/complaints", headers=auth("disp_south")).json()["total"] == 0
     acted = client.post(
         f"/api/complaints/{complaint['id']}/actions",
         json={"kind": "contacted_customer", "note": "called, visit offered"},
         headers=office,
     )
-    assert acted.status_code == 200 and acted.json()["responded_at"] is not None
+    assert acted.status_code == 200
+    assert acted.json()["responded_at"] is not None
     resolved = client.post(
         f"/api/complaints/{complaint['id']}/resolution",
         json={"resolution": "Washer replaced again"},
         headers=office,
     )
-    assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+    assert resolved.status_code == 200
+    assert resolved.json()["status"] == "resolved"
 
     verdict_link = token_of(client, sessionmaker, LinkPurpose.COMPLAINT)
     page = client.get(f"/c/{verdict_link}", headers=HTML)
-    assert "Washer replaced again" in page.text and "Does this settle it?" in page.text
+    assert "Washer replaced again" in page.text
+    assert "Does this settle it?" in page.text
     unhappy = client.post(
         f"/c/{verdict_link}/verdict", data={"satisfied": "no", "comment": "still wet"}, headers=HTML
     )
     assert unhappy.status_code == 200, unhappy.text[-1500:]
     reopened = client.get(f"/api/complaints/{complaint['id']}", headers=office).json()
-    assert reopened["status"] == "reopened" and reopened["reopen_count"] == 1
+    assert reopened["status"] == "reopened"
+    assert reopened["reopen_count"] == 1
     assert reopened["customer_satisfied"] is False
     rework = client.get(f"/api/jobs/{reopened['rework_job_id']}", headers=office).json()
-    assert rework["status"] == "new" and rework["service_type_id"] is not None
+    assert rework["status"] == "new"
+    assert rework["service_type_id"] is not None
     assert [a["kind"] for a in reopened["actions"]][-2:] == ["customer_unsatisfied", "reopened"]
     status = one(
         sessionmaker, sa.select(m.Complaint.status).where(m.Complaint.id == uuid.UUID(complaint["id"]))
@@ -431,7 +450,8 @@ def test_the_public_request_form_lands_in_intake_and_is_rate_limited(
     snapshot: Any,
 ) -> None:
     form = client.get("/request", headers=HTML)
-    assert form.status_code == 200 and "Request a visit" in form.text
+    assert form.status_code == 200
+    assert "Request a visit" in form.text
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
     sent = client.post(
         "/request",
@@ -447,10 +467,12 @@ def test_the_public_request_form_lands_in_intake_and_is_rate_limited(
     )
     assert sent.status_code == 303, sent.text
     page = client.get(sent.headers["location"], headers=HTML)
-    assert page.status_code == 200 and "We have your request" in page.text
+    assert page.status_code == 200
+    assert "We have your request" in page.text
     listed = client.get("/api/jobs", params={"status": "new"}, headers=auth("admin")).json()["items"]
     web = [j for j in listed if j["description"] == "The boiler leaks water"]
-    assert len(web) == 1 and len(web[0]["time_windows"]) == 1
+    assert len(web) == 1
+    assert len(web[0]["time_windows"]) == 1
     request_channel = one(
         sessionmaker,
         sa.select(m.ServiceRequest.channel).where(
@@ -461,7 +483,8 @@ def test_the_public_request_form_lands_in_intake_and_is_rate_limited(
 
     before = snapshot()
     bad = client.post("/request", data={"name": "", "address": "x", "description": "y"}, headers=HTML)
-    assert bad.status_code == 422 and "Please check the form" in bad.text
+    assert bad.status_code == 422
+    assert "Please check the form" in bad.text
     assert snapshot() == before
     for _ in range(4):
         client.post(
@@ -478,4 +501,5 @@ def test_the_public_request_form_lands_in_intake_and_is_rate_limited(
         data={"name": "Spam", "address": "9 Rue Vendôme, Lyon", "description": "spam"},
         headers=HTML,
     )
-    assert limited.status_code == 429 and "retry-after" in limited.headers
+    assert limited.status_code == 429
+    assert "retry-after" in limited.headers
