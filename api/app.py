@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.auth import LoginLimiter, make_jwt_auth
+from api.controllers.certificates import CHECKS_PER_MINUTE, CertificateController
 from api.controllers.completion import CompletionController
 from api.controllers.directory import (
     CustomerController,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "sessionmaker": sessionmaker,
         "jwt_auth": jwt_auth,
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
+        "certificate_limiter": LoginLimiter(CHECKS_PER_MINUTE, what="too many certificate checks"),
         "sqlite_writers": sqlite_writers,
         "outbox_worker": None,
         "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             SyncController,
             FieldReportController,
             CompletionController,
+            CertificateController,
             SyncExceptionController,
             OutboxController,
             AttachmentController,

@@ -21,7 +21,7 @@ from litestar.openapi.spec import (
 from api.problems import PROBLEM
 from api.schemas.base import Write
 
-PUBLIC_OPERATIONS = frozenset({"GetHealth", "CreateToken"})
+PUBLIC_OPERATIONS = frozenset({"GetHealth", "CreateToken", "VerifyCompletionCertificate"})
 # If-Match: required where a stale write must be refused outright, honoured where it is sent.
 IF_MATCH = {
     "TriageJob": True,
@@ -134,6 +134,8 @@ def _restore_optional_bounds(struct: type[msgspec.Struct], schema: Schema) -> No
 
 
 def _error_codes(path: str, method: str, op: Operation) -> list[str]:
+    if op.operation_id == "VerifyCompletionCertificate":
+        return ["413", "422", "429", "503"]
     if op.operation_id in PUBLIC_OPERATIONS:
         return ["400", "429", "401"] if op.operation_id == "CreateToken" else ["503"]
     codes = ["400", "401", "403", "503"]

@@ -41,6 +41,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/schema/swagger"),
         ("GET", "/schema/oauth2-redirect.html"),
         ("GET", "/schema/{path:str}"),
+        # Whoever holds a completion certificate may have it checked; limited per address.
+        ("POST", "/api/certificates/verification"),
         # The customer's pages: the link in the path is the credential (domain.links), checked by each page.
         ("GET", "/c/{token:str}"),
         ("POST", "/c/{token:str}/confirm"),
@@ -127,6 +129,7 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "ListUsers": ADMIN,
     "CreateUser": ADMIN,
     "CompleteJob": TECHNICIAN_ONLY,
+    "GetCompletionCertificate": ANY_STAFF,
     "CreateComplaint": OFFICE,
     "ListComplaints": OFFICE,
     "GetComplaint": OFFICE,
