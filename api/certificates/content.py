@@ -13,10 +13,8 @@ from api.certificates.display import zone
 from domain import models as m
 from domain.errors import Conflict
 from domain.sealing import seal_document
+from sync.attachments import CONTENT_TYPES
 from sync.storage import BlobStore
-
-# What a signature image may be drawn as; anything else is shown by its hash only.
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/svg+xml"})
 
 
 class NotSealed(Conflict):
@@ -67,7 +65,8 @@ async def _signature(session: AsyncSession, blob_store: BlobStore, job: m.Job) -
     )
     if stored is None or not blob_store.has(row.sha256):
         return SignatureView(row=row, image=None, media_type=None)
-    media_type = stored.content_type if stored.content_type in IMAGE_TYPES else None
+    # Only the types a signature may be uploaded as are drawn; anything else is shown by its hash.
+    media_type = stored.content_type if stored.content_type in CONTENT_TYPES["signature"] else None
     return SignatureView(row=row, image=blob_store.read(row.sha256), media_type=media_type)
 
 

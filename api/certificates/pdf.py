@@ -141,6 +141,20 @@ class _Document:
             for values in rows:
                 table.row([self.text(v) for v in values])
 
+    def listing(
+        self,
+        title: str,
+        headings: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        widths: Sequence[int],
+        empty: str,
+    ) -> None:
+        self.heading(title)
+        if rows:
+            self.table(headings, rows, widths)
+        else:
+            self.paragraph(empty, muted=True)
+
     def image(self, data: bytes) -> bool:
         """Draws the signature; False when its bytes are not an image the PDF library can read."""
         try:
@@ -178,48 +192,50 @@ def _sections(doc: _Document, c: Certificate) -> None:
         work.append(("Status", f"not completed yet ({c.job.status})"))
     doc.pairs(work)
 
-    doc.heading("Checklist")
-    if c.answers:
-        doc.table(["Item", "Answer"], [(a.name, display.answer(a.value)) for a in c.answers], (60, 40))
-    else:
-        doc.paragraph("No checklist answers.", muted=True)
-    doc.heading("Notes")
-    if c.notes:
-        doc.table(["Note", "Written"], [(n.body, display.when(n.written_at, tz)) for n in c.notes], (70, 30))
-    else:
-        doc.paragraph("No notes.", muted=True)
-    doc.heading("Parts used")
-    if c.parts:
-        doc.table(["Part", "Quantity"], [(p.part, display.quantity(p.quantity)) for p in c.parts], (80, 20))
-    else:
-        doc.paragraph("No parts.", muted=True)
-    doc.heading("Time")
-    if c.time_entries:
-        doc.table(
-            ["Started", "Ended", "Duration"],
-            [
-                (
-                    display.when(display.server_clock(t.started_at, t.clock_offset_s), tz),
-                    display.when(display.server_clock(t.ended_at, t.clock_offset_s), tz)
-                    if t.ended_at
-                    else "running",
-                    display.duration((t.ended_at - t.started_at).total_seconds() if t.ended_at else None),
-                )
-                for t in c.time_entries
-            ],
-            (40, 40, 20),
-        )
-    else:
-        doc.paragraph("No time recorded.", muted=True)
-    doc.heading("Photos")
-    if c.photos:
-        doc.table(
-            ["Photo", "Taken", "SHA-256"],
-            [(p.caption or "Photo", display.when(p.taken_at, tz), display.short(p.sha256)) for p in c.photos],
-            (45, 30, 25),
-        )
-    else:
-        doc.paragraph("No photos.", muted=True)
+    doc.listing(
+        "Checklist",
+        ["Item", "Answer"],
+        [(a.name, display.answer(a.value)) for a in c.answers],
+        (60, 40),
+        "No checklist answers.",
+    )
+    doc.listing(
+        "Notes",
+        ["Note", "Written"],
+        [(n.body, display.when(n.written_at, tz)) for n in c.notes],
+        (70, 30),
+        "No notes.",
+    )
+    doc.listing(
+        "Parts used",
+        ["Part", "Quantity"],
+        [(p.part, display.quantity(p.quantity)) for p in c.parts],
+        (80, 20),
+        "No parts.",
+    )
+    doc.listing(
+        "Time",
+        ["Started", "Ended", "Duration"],
+        [
+            (
+                display.when(display.server_clock(t.started_at, t.clock_offset_s), tz),
+                display.when(display.server_clock(t.ended_at, t.clock_offset_s), tz)
+                if t.ended_at
+                else "running",
+                display.duration((t.ended_at - t.started_at).total_seconds() if t.ended_at else None),
+            )
+            for t in c.time_entries
+        ],
+        (40, 40, 20),
+        "No time recorded.",
+    )
+    doc.listing(
+        "Photos",
+        ["Photo", "Taken", "SHA-256"],
+        [(p.caption or "Photo", display.when(p.taken_at, tz), display.short(p.sha256)) for p in c.photos],
+        (45, 30, 25),
+        "No photos.",
+    )
 
 
 def _signature(doc: _Document, c: Certificate) -> None:
