@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.auth import LoginLimiter, make_jwt_auth
 from api.controllers.certificates import CHECKS_PER_MINUTE, CertificateController
+from api.controllers.complaints import ComplaintController, CustomerLinkController
 from api.controllers.completion import CompletionController
+from api.controllers.customer_pages import CustomerPageController, PublicRequestController
 from api.controllers.directory import (
     CustomerController,
     ServiceTypeController,
@@ -85,6 +87,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "sessionmaker": sessionmaker,
         "jwt_auth": jwt_auth,
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
+        # Made-up or altered customer links per peer address, and public requests per peer address per hour.
+        "link_limiter": LoginLimiter(30, what="too many unknown links"),
+        "request_limiter": LoginLimiter(5, window_s=3600, what="too many requests from this address"),
         "certificate_limiter": LoginLimiter(CHECKS_PER_MINUTE, what="too many certificate checks"),
         "sqlite_writers": sqlite_writers,
         "outbox_worker": None,
@@ -115,6 +120,10 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             FieldReportController,
             CompletionController,
             CertificateController,
+            ComplaintController,
+            CustomerLinkController,
+            CustomerPageController,
+            PublicRequestController,
             SyncExceptionController,
             OutboxController,
             AttachmentController,

@@ -98,6 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sign.add_argument("job")
     sign.add_argument("path", type=Path)
     sign.add_argument("signer")
+    complete = sub.add_parser("complete", help="complete a job: fixed, or follow_up with a reason")
+    complete.add_argument("job")
+    complete.add_argument("outcome", choices=["fixed", "follow_up"], nargs="?", default="fixed")
+    complete.add_argument("--summary")
+    complete.add_argument("--reason", help="why a follow-up visit is needed")
+    complete.add_argument(
+        "--remote-sign-off", action="store_true", help="the customer is not here: send them a sign-off link"
+    )
     clock_in = sub.add_parser("clock-in", help="start timing work on a job")
     clock_in.add_argument("job")
     sub.add_parser("clock-out", help="stop every running time entry").set_defaults()
@@ -159,6 +167,14 @@ def _run(device: SyncClient, args: argparse.Namespace) -> int:
             device.add_photo(args.job, args.path.read_bytes(), args.path.name)
         case "sign":
             device.capture_signature(args.job, args.path.read_bytes(), args.signer)
+        case "complete":
+            device.complete(
+                args.job,
+                args.outcome,
+                summary=args.summary,
+                follow_up_reason=args.reason,
+                remote_sign_off=args.remote_sign_off,
+            )
         case "clock-in":
             print(device.start_time(args.job))
         case "clock-out":

@@ -223,6 +223,29 @@ class SyncClient:
             args["reason"] = reason
         return self.record("job.transition_status.v1", args)
 
+    def complete(
+        self,
+        job_id: str,
+        outcome: str = "fixed",
+        *,
+        summary: str | None = None,
+        follow_up_reason: str | None = None,
+        remote_sign_off: bool = False,
+    ) -> int:
+        """Complete the job with its outcome; the server checks the checklist and the signature when it applies it."""
+        args: dict[str, Any] = {
+            "job_id": job_id,
+            "epoch": self.epoch(job_id),
+            "outcome": outcome,
+            "completed_at": _now().isoformat(),
+            "remote_sign_off": remote_sign_off,
+        }
+        if summary:
+            args["summary"] = summary
+        if follow_up_reason:
+            args["follow_up_reason"] = follow_up_reason
+        return self.record("job.complete.v1", args)
+
     def add_note(self, job_id: str, body: str) -> str:
         note_id = str(uuid.uuid4())
         self.record(
@@ -557,6 +580,8 @@ def _rebase(table: str, shown: dict[str, dict[str, Any]], mutation: dict[str, An
     name, args = mutation["name"], mutation["args"]
     if table == "jobs" and name == "job.transition_status.v1" and args["job_id"] in shown:
         shown[args["job_id"]] = {**shown[args["job_id"]], "status": args["to"]}
+    elif table == "jobs" and name == "job.complete.v1" and args["job_id"] in shown:
+        shown[args["job_id"]] = {**shown[args["job_id"]], "status": "completed"}
     elif table == "job_notes" and name == "job.add_note.v1":
         shown[args["note_id"]] = {"id": args["note_id"], "job_id": args["job_id"], "body": args["body"]}
     elif table == "job_photos" and name == "job.add_photo.v1":

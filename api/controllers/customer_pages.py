@@ -12,7 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -24,6 +24,7 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import LoginLimiter
+from api.certificates.issue import certificate_filename, render_certificate
 from api.customer_views import render
 from api.planning import slots as slot_planning
 from api.problems import problem
@@ -224,6 +225,28 @@ class CustomerPageController(Controller):
     ) -> Response[str]:
         opened = await self._open(request, state, db_session, keys, token)
         return await self._page(db_session, opened, token)
+
+    @get("/certificate", operation_id="GetCertificateByLink")
+    async def certificate(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        keys: ServerKeys,
+        token: Token,
+        format: Literal["html", "pdf"] = "html",
+    ) -> Response[bytes]:
+        """The completion certificate of the link's own job (any of its links, once the job is sealed)."""
+        opened = await self._open(request, state, db_session, keys, token)
+        if not await customer_portal.has_certificate(db_session, opened.job):
+            raise LinkRefused("purpose", opened.link)
+        content, media_type = await render_certificate(db_session, state.blob_store, opened.job, format)
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        if format == "pdf":
+            headers["Content-Disposition"] = (
+                f'attachment; filename="{certificate_filename(opened.job.id, "pdf")}"'
+            )
+        return Response(content, media_type=media_type, headers=headers)
 
     @post("/confirm", operation_id="ConfirmAppointmentByLink", status_code=303)
     async def confirm(

@@ -45,6 +45,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/certificates/verification"),
         # The customer's pages: the link in the path is the credential (domain.links), checked by each page.
         ("GET", "/c/{token:str}"),
+        ("GET", "/c/{token:str}/certificate"),
         ("POST", "/c/{token:str}/confirm"),
         ("GET", "/c/{token:str}/reschedule"),
         ("POST", "/c/{token:str}/reschedule"),

@@ -25,7 +25,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(database_url: str, engine: AsyncEngine, tmp_path: Path) -> Iterator[str]:
+def server_env() -> dict[str, str]:
+    """More environment for the server; a test module overrides this fixture (an SMTP server to send to, say)."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, server_env: dict[str, str]
+) -> Iterator[str]:
     """`fieldwork serve` on a free loopback port, on the test database emptied and seeded with the demo."""
     asyncio.run(engine.dispose())
     assert cli.main(["--database-url", database_url, "seed"]) == 0
@@ -37,6 +45,8 @@ def server(database_url: str, engine: AsyncEngine, tmp_path: Path) -> Iterator[s
         "FIELDWORK_DATA_DIR": str(tmp_path),
         "FIELDWORK_SECRET_KEY": "e2e-secret-" + "x" * 32,
         "FIELDWORK_PLANNER_WORKERS": "1",
+        "FIELDWORK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **server_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from api.cli import main; raise SystemExit(main(['serve']))"],

@@ -40,6 +40,15 @@ def test_a_job_recorded_offline_reaches_the_office_exactly_once(server: str, tmp
     assert dispatched, listing
     job = dispatched[0]
 
+    office = httpx.Client(base_url=server, timeout=30)
+    token = office.post(
+        "/api/auth/token", json={"username": "dispatcher@example.com", "password": DEMO_PASSWORD}
+    )
+    office.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    # The job completes only with its whole checklist answered.
+    checklist = office.get(f"/api/jobs/{job}").json()["checklist"]
+    assert checklist
+
     (tmp_path / "before.jpg").write_bytes(b"\xff\xd8\xff photo of the leak")
     (tmp_path / "signature.png").write_bytes(b"\x89PNG the customer's signature")
     for step in (
@@ -47,7 +56,7 @@ def test_a_job_recorded_offline_reaches_the_office_exactly_once(server: str, tmp
         ["status", job, "on_site"],
         ["clock-in", job],
         ["status", job, "in_progress"],
-        ["fields", job, "Water isolated=true", "outcome=fixed"],
+        ["fields", job, *[f"{item}=true" for item in checklist], "outcome=fixed"],
         ["note", job, "Replaced the trap under the sink"],
         ["part", job, "PTFE tape", "1"],
         ["photo", job, str(tmp_path / "before.jpg")],
@@ -65,15 +74,13 @@ def test_a_job_recorded_offline_reaches_the_office_exactly_once(server: str, tmp
     ok(phone(store, server, "sync"))  # again: nothing doubles
     ok(phone(store, server, "check"))
 
-    office = httpx.Client(base_url=server, timeout=30)
-    token = office.post(
-        "/api/auth/token", json={"username": "dispatcher@example.com", "password": DEMO_PASSWORD}
-    )
-    office.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
     report = office.get(f"/api/jobs/{job}/field-report").json()
     assert report["status"] == "completed"
     assert [n["body"] for n in report["notes"]] == ["Replaced the trap under the sink"]
-    assert {f["name"]: f["value"] for f in report["fields"]} == {"Water isolated": True, "outcome": "fixed"}
+    assert {f["name"]: f["value"] for f in report["fields"]} == {
+        **dict.fromkeys(checklist, True),
+        "outcome": "fixed",
+    }
     assert [(p["part"], p["quantity"]) for p in report["parts"]] == [("PTFE tape", 1.0)]
     assert len(report["time_entries"]) == 1
     assert report["time_entries"][0]["ended_at"] is not None
