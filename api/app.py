@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.auth import LoginLimiter, make_jwt_auth
 from api.controllers.certificates import CHECKS_PER_MINUTE, CertificateController
-from api.controllers.complaints import ComplaintController, CustomerLinkController
+from api.controllers.complaints import ComplaintController, ComplaintPolicyController, CustomerLinkController
 from api.controllers.completion import CompletionController
 from api.controllers.customer_pages import CustomerPageController, PublicRequestController
 from api.controllers.directory import (
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             CompletionController,
             CertificateController,
             ComplaintController,
+            ComplaintPolicyController,
             CustomerLinkController,
             CustomerPageController,
             PublicRequestController,

@@ -7,11 +7,11 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import OFFICE
+from api.auth import ADMIN, OFFICE
 from api.deps import Limit, Offset, etag, if_match_version
 from api.schemas.base import Page
 from api.schemas.complaints import (
@@ -20,6 +20,8 @@ from api.schemas.complaints import (
     ComplaintDetailOut,
     ComplaintIn,
     ComplaintOut,
+    ComplaintPolicyIn,
+    ComplaintPolicyOut,
     CustomerLinkIn,
     CustomerLinkOut,
     QueuedMessageOut,
@@ -238,4 +240,46 @@ class CustomerLinkController(Controller):
                 QueuedMessageOut(id=x.id, channel=x.channel, state=x.state.value, last_error=x.last_error)
                 for x in messages
             ],
+        )
+
+
+class ComplaintPolicyController(Controller):
+    path = "/api/complaint-policies"
+    tags = ["complaints"]
+
+    @get(
+        operation_id="ListComplaintPolicies",
+        guards=[OFFICE],
+        summary="Respond and resolve times per complaint category",
+    )
+    async def list_policies(self, db_session: AsyncSession) -> list[ComplaintPolicyOut]:
+        return [
+            ComplaintPolicyOut(
+                category=category,
+                respond_within_s=terms.respond_within_s,
+                resolve_within_s=terms.resolve_within_s,
+                updated_at=row.updated_at if row else None,
+            )
+            for category, terms, row in await complaints.policies(db_session)
+        ]
+
+    @put(
+        "/{category:str}",
+        operation_id="SetComplaintPolicy",
+        guards=[ADMIN],
+        summary="Set a category's deadlines; complaints filed from now on get them",
+    )
+    async def set_policy(
+        self,
+        category: ComplaintCategory,
+        data: ComplaintPolicyIn,
+        principal: Principal,
+        db_session: AsyncSession,
+    ) -> ComplaintPolicyOut:
+        row = await complaints.set_policy(db_session, category, data.respond_within_s, data.resolve_within_s)
+        return ComplaintPolicyOut(
+            category=row.category,
+            respond_within_s=row.respond_within_s,
+            resolve_within_s=row.resolve_within_s,
+            updated_at=row.updated_at,
         )

@@ -94,3 +94,15 @@ class CustomerLinkOut(Read, frozen=True):
     single_use: bool
     # The messages carrying the link, one per channel the customer can be reached on (suppressed if opted out).
     messages: list[QueuedMessageOut]
+
+
+class ComplaintPolicyIn(Write, frozen=True):
+    respond_within_s: Annotated[int, msgspec.Meta(ge=60, le=366 * 86400)]
+    resolve_within_s: Annotated[int, msgspec.Meta(ge=60, le=366 * 86400)]
+
+
+class ComplaintPolicyOut(Read, frozen=True):
+    category: ComplaintCategory
+    respond_within_s: int
+    resolve_within_s: int
+    updated_at: dt.datetime | None = None

@@ -385,3 +385,36 @@ async def create_by_office(
     if not principal.sees_territory(complaint.territory_id):
         raise NotFound("customer", customer_id)
     return complaint
+
+
+async def policies(
+    session: AsyncSession,
+) -> list[tuple[ComplaintCategory, SlaTerms, m.ComplaintPolicy | None]]:
+    """Every category's terms: the stored row, or the default where none is stored."""
+    stored = {p.category: p for p in await session.scalars(sa.select(m.ComplaintPolicy))}
+    return [
+        (
+            category,
+            SlaTerms(stored[category].respond_within_s, stored[category].resolve_within_s)
+            if category in stored
+            else DEFAULT_POLICY[category],
+            stored.get(category),
+        )
+        for category in ComplaintCategory
+    ]
+
+
+async def set_policy(
+    session: AsyncSession, category: ComplaintCategory, respond_s: int, resolve_s: int
+) -> m.ComplaintPolicy:
+    """New complaints of the category get these deadlines; those already filed keep theirs."""
+    if resolve_s < respond_s:
+        raise InvalidInput("resolve_within_s", "resolving cannot be due before responding")
+    policy = await session.scalar(sa.select(m.ComplaintPolicy).where(m.ComplaintPolicy.category == category))
+    if policy is None:
+        policy = m.ComplaintPolicy(category=category, respond_within_s=respond_s, resolve_within_s=resolve_s)
+        session.add(policy)
+    else:
+        policy.respond_within_s, policy.resolve_within_s = respond_s, resolve_s
+    await session.flush()
+    return policy

@@ -137,6 +137,8 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "AddComplaintAction": OFFICE,
     "ResolveComplaint": OFFICE,
     "SendCustomerLink": OFFICE,
+    "ListComplaintPolicies": OFFICE,
+    "SetComplaintPolicy": ADMIN,
 }
 
 OPERATION_ID = re.compile(r"^[A-Z][a-z]+[A-Z][A-Za-z]+$")
