@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import TooManyRequestsException
 from litestar.params import Parameter
 from litestar.response import Redirect
@@ -165,10 +166,41 @@ def on_too_many(request: Request[Any, Any, Any], exc: TooManyRequestsException) 
     return response
 
 
+async def provide_link(
+    request: Request[Any, Any, Any], state: State, db_session: AsyncSession, keys: ServerKeys, token: Token
+) -> OpenLink:
+    """The link of the page, opened, for any route of the controller: of one of the purposes the route names
+    (`purposes` in its opt; none: any), and locked when the route changes something."""
+    limiter: LoginLimiter = state.link_limiter
+    limiter.check(_peer(request))
+    try:
+        opened = await links.open_link(
+            db_session,
+            keys.link_secret,
+            token,
+            now=dt.datetime.now(dt.UTC),
+            for_update=request.method == "POST",
+        )
+    except LinkRefused as exc:
+        if exc.reason == "unknown":
+            limiter.failed(_peer(request))
+        raise
+    purposes = request.route_handler.opt.get("purposes", ())
+    if purposes and opened.link.purpose not in purposes:
+        raise LinkRefused("purpose", opened.link)
+    db_session.info["actor"] = f"customer-link:{opened.link.id}"
+    return opened
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class CustomerPageController(Controller):
     path = "/c/{token:str}"
     tags = ["customer pages"]
     include_in_schema = False
+    dependencies = {"opened": Provide(provide_link)}
     exception_handlers = {
         LinkRefused: on_link_refused,
         FormRefused: on_form_refused,
@@ -176,121 +208,61 @@ class CustomerPageController(Controller):
         TooManyRequestsException: on_too_many,
     }
 
-    async def _open(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: str,
-        *purposes: LinkPurpose,
-        for_update: bool = False,
-    ) -> OpenLink:
-        limiter: LoginLimiter = state.link_limiter
-        limiter.check(_peer(request))
-        try:
-            opened = await links.open_link(
-                db_session, keys.link_secret, token, now=dt.datetime.now(dt.UTC), for_update=for_update
-            )
-        except LinkRefused as exc:
-            if exc.reason == "unknown":
-                limiter.failed(_peer(request))
-            raise
-        if purposes and opened.link.purpose not in purposes:
-            raise LinkRefused("purpose", opened.link)
-        db_session.info["actor"] = f"customer-link:{opened.link.id}"
-        return opened
-
-    async def _page(self, db_session: AsyncSession, opened: OpenLink, token: str) -> Response[str]:
+    @get(media_type=MediaType.HTML, operation_id="OpenCustomerLink")
+    async def show(self, opened: OpenLink, db_session: AsyncSession, token: Token) -> Response[str]:
         visit = await customer_portal.visit_view(db_session, opened)
-        has_certificate = await customer_portal.has_certificate(db_session, opened.job)
         return _html(
             render(
                 "visit.html",
                 visit=visit,
                 purpose=opened.link.purpose.value,
                 base=f"/c/{token}",
-                certificate=has_certificate,
+                certificate=await customer_portal.has_certificate(db_session, opened.job),
             )
         )
-
-    @get(media_type=MediaType.HTML, operation_id="OpenCustomerLink")
-    async def show(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
-    ) -> Response[str]:
-        opened = await self._open(request, state, db_session, keys, token)
-        return await self._page(db_session, opened, token)
 
     @get("/certificate", operation_id="GetCertificateByLink")
     async def certificate(
         self,
-        request: Request[Any, Any, Any],
+        opened: OpenLink,
         state: State,
         db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
         format: Literal["html", "pdf"] = "html",
     ) -> Response[bytes]:
         """The completion certificate of the link's own job (any of its links, once the job is sealed)."""
-        opened = await self._open(request, state, db_session, keys, token)
         if not await customer_portal.has_certificate(db_session, opened.job):
             raise LinkRefused("purpose", opened.link)
         content, media_type = await render_certificate(db_session, state.blob_store, opened.job, format)
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         if format == "pdf":
-            headers["Content-Disposition"] = (
-                f'attachment; filename="{certificate_filename(opened.job.id, "pdf")}"'
-            )
+            filename = certificate_filename(opened.job.id, "pdf")
+            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return Response(content, media_type=media_type, headers=headers)
 
-    @post("/confirm", operation_id="ConfirmAppointmentByLink", status_code=303)
-    async def confirm(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
-    ) -> Redirect:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.CONFIRM, for_update=True
-        )
-        await customer_portal.confirm(db_session, opened, now=dt.datetime.now(dt.UTC))
+    @post(
+        "/confirm", operation_id="ConfirmAppointmentByLink", status_code=303, purposes=(LinkPurpose.CONFIRM,)
+    )
+    async def confirm(self, opened: OpenLink, db_session: AsyncSession, token: Token) -> Redirect:
+        await customer_portal.confirm(db_session, opened, now=_now())
         return Redirect(f"/c/{token}", status_code=303)
 
-    @get("/reschedule", media_type=MediaType.HTML, operation_id="ListSlotsByLink")
-    async def slots(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
-    ) -> Response[str]:
-        opened = await self._open(request, state, db_session, keys, token, LinkPurpose.CONFIRM)
+    @get(
+        "/reschedule",
+        media_type=MediaType.HTML,
+        operation_id="ListSlotsByLink",
+        purposes=(LinkPurpose.CONFIRM,),
+    )
+    async def slots(self, opened: OpenLink, db_session: AsyncSession, token: Token) -> Response[str]:
         visit = await customer_portal.visit_view(db_session, opened)
         tomorrow = dt.datetime.now(ZoneInfo(visit.timezone)).date() + dt.timedelta(days=1)
         found = await slot_planning.slots_for(db_session, opened.job, tomorrow, days=5)
         offered = [s for s in found if s.feasible][:8]
         return _html(render("slots.html", visit=visit, slots=offered, base=f"/c/{token}"))
 
-    @post("/reschedule", operation_id="RescheduleByLink", status_code=303)
+    @post("/reschedule", operation_id="RescheduleByLink", status_code=303, purposes=(LinkPurpose.CONFIRM,))
     async def reschedule(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
+        self, request: Request[Any, Any, Any], opened: OpenLink, db_session: AsyncSession, keys: ServerKeys
     ) -> Redirect:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.CONFIRM, for_update=True
-        )
         form: RescheduleForm = await _form(request, RescheduleForm)
         if form.starts_at.tzinfo is None or form.ends_at.tzinfo is None:
             raise FormRefused("a slot's times carry their offset")
@@ -299,27 +271,20 @@ class CustomerPageController(Controller):
         )
         # The old link's appointment is replaced; the customer goes on with a link for the new one.
         follow = links.new_link(
-            db_session,
-            LinkPurpose.CONFIRM,
-            opened.job,
-            now=dt.datetime.now(dt.UTC),
-            appointment_id=appointment.id,
+            db_session, LinkPurpose.CONFIRM, opened.job, now=_now(), appointment_id=appointment.id
         )
         await db_session.flush()
         return Redirect(_link_url(keys, follow), status_code=303)
 
-    @post("/sign", operation_id="SignOffByLink", status_code=200)
+    @post("/sign", operation_id="SignOffByLink", status_code=200, purposes=(LinkPurpose.SIGN_OFF,))
     async def sign(
         self,
         request: Request[Any, Any, Any],
+        opened: OpenLink,
         state: State,
         db_session: AsyncSession,
         keys: ServerKeys,
-        token: Token,
-    ) -> Response[Any]:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.SIGN_OFF, for_update=True
-        )
+    ) -> Response[str]:
         form: SignForm = await _form(request, SignForm)
         image = _png(form.image)
         digest = hashlib.sha256(image).hexdigest()
@@ -328,101 +293,56 @@ class CustomerPageController(Controller):
             store.write_at(digest, 0, image)
             store.finish(digest)
         await customer_portal.sign_remotely(
-            db_session,
-            keys,
-            opened,
-            signer_name=form.signer_name,
-            image_sha256=digest,
-            now=dt.datetime.now(dt.UTC),
+            db_session, keys, opened, signer_name=form.signer_name, image_sha256=digest, now=_now()
         )
         return _thanks(
             "Thank you for signing",
             "Your signature is recorded and sealed. We are sending you the completion certificate.",
         )
 
-    @post("/refuse", operation_id="RefuseSignOffByLink", status_code=200)
+    @post("/refuse", operation_id="RefuseSignOffByLink", status_code=200, purposes=(LinkPurpose.SIGN_OFF,))
     async def refuse(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
-    ) -> Response[Any]:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.SIGN_OFF, for_update=True
-        )
+        self, request: Request[Any, Any, Any], opened: OpenLink, db_session: AsyncSession
+    ) -> Response[str]:
         form: RefuseForm = await _form(request, RefuseForm)
-        await customer_portal.refuse_sign_off(
-            db_session, opened, reason=form.reason, now=dt.datetime.now(dt.UTC)
-        )
+        await customer_portal.refuse_sign_off(db_session, opened, reason=form.reason, now=_now())
         return _thanks("We are sorry", "We reopened the job and will contact you to do the work again.")
 
-    @post("/rating", operation_id="RateByLink", status_code=303)
+    @post("/rating", operation_id="RateByLink", status_code=303, purposes=(LinkPurpose.SURVEY,))
     async def rate(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
+        self, request: Request[Any, Any, Any], opened: OpenLink, db_session: AsyncSession, token: Token
     ) -> Redirect:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.SURVEY, for_update=True
-        )
         form: RatingForm = await _form(request, RatingForm)
         await customer_portal.rate(
-            db_session,
-            opened,
-            score=form.score,
-            comment=form.comment.strip() or None,
-            now=dt.datetime.now(dt.UTC),
+            db_session, opened, score=form.score, comment=form.comment.strip() or None, now=_now()
         )
         return Redirect(f"/c/{token}", status_code=303)
 
-    @post("/complaint", operation_id="ComplainByLink", status_code=303)
+    @post("/complaint", operation_id="ComplainByLink", status_code=303, purposes=(LinkPurpose.SURVEY,))
     async def complain(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
+        self, request: Request[Any, Any, Any], opened: OpenLink, db_session: AsyncSession, keys: ServerKeys
     ) -> Redirect:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.SURVEY, for_update=True
-        )
         form: ComplaintForm = await _form(request, ComplaintForm)
         _, follow = await customer_portal.complain(
-            db_session,
-            opened,
-            category=form.category,
-            description=form.description,
-            now=dt.datetime.now(dt.UTC),
+            db_session, opened, category=form.category, description=form.description, now=_now()
         )
         assert follow is not None  # a complaint about a job always gets its link
         await db_session.flush()
         return Redirect(_link_url(keys, follow), status_code=303)
 
-    @post("/verdict", operation_id="AnswerResolutionByLink", status_code=303)
+    @post(
+        "/verdict", operation_id="AnswerResolutionByLink", status_code=303, purposes=(LinkPurpose.COMPLAINT,)
+    )
     async def verdict(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        db_session: AsyncSession,
-        keys: ServerKeys,
-        token: Token,
+        self, request: Request[Any, Any, Any], opened: OpenLink, db_session: AsyncSession, token: Token
     ) -> Redirect:
-        opened = await self._open(
-            request, state, db_session, keys, token, LinkPurpose.COMPLAINT, for_update=True
-        )
         form: VerdictForm = await _form(request, VerdictForm)
         await customer_portal.answer_resolution(
             db_session,
             opened,
             satisfied=form.satisfied == "yes",
             comment=form.comment.strip() or None,
-            now=dt.datetime.now(dt.UTC),
+            now=_now(),
         )
         return Redirect(f"/c/{token}", status_code=303)
 
