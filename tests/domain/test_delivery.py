@@ -61,6 +61,11 @@ FROM = "Fieldwork <noreply@fieldwork.test>"
 POLICY = RetryPolicy()
 
 
+def our_log(caplog: pytest.LogCaptureFixture) -> str:
+    """What fieldwork logged (the test servers log addresses of their own, as mail servers do)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("fieldwork"))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -336,8 +341,8 @@ async def test_a_technicians_day_queued_before_the_sender_existed_is_sent(
         report = await deliver(sessionmaker, senders)
     assert report.sent == 1
     assert (await one(sessionmaker, outbox_id)).state is MessageState.SENT
-    assert "push to t***@example.com" in caplog.text
-    assert "tech_n1@example.com" not in caplog.text
+    assert "push to t***@example.com" in our_log(caplog)
+    assert "tech_n1@example.com" not in our_log(caplog)
 
 
 # Crashes and resends ---------------------------------------------------------------------------------------------
@@ -520,9 +525,10 @@ async def test_a_permanent_refusal_is_dead_at_once_and_the_log_keeps_the_address
     assert (text.state, text.attempts) == (MessageState.DEAD, 1)
     assert "400" in (text.last_error or "")
     assert smtp.mailbox.messages == []
-    assert "dead after 1 attempt" in caplog.text
-    assert gone not in caplog.text
-    assert "98765432" not in caplog.text
+    logged = our_log(caplog)
+    assert "dead after 1 attempt" in logged
+    assert gone not in logged
+    assert "98765432" not in logged
 
 
 # Opt-outs, duplicates, links ---------------------------------------------------------------------------------------
@@ -766,4 +772,4 @@ async def test_the_console_sink_logs_one_line_without_address_text_or_link(
     assert any(line.startswith("email to c***@example.net: on_the_way") for line in lines)
     assert any(line.startswith("sms to +33 **** **81: on_the_way") for line in lines)
     for forbidden in (customer.email or "?", customer.phone or "?", "/c/", "on the way, about"):
-        assert forbidden not in caplog.text
+        assert forbidden not in our_log(caplog)
