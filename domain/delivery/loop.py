@@ -75,10 +75,6 @@ class DeliveryReport:
     dead: int = 0
     suppressed: int = 0
 
-    @property
-    def handled(self) -> int:
-        return self.sent + self.retrying + self.dead + self.suppressed
-
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
