@@ -14,17 +14,19 @@ from collections import deque
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import job_status
 from domain import models as m
+from domain.enums import CompletionOutcome, Priority, Role
 from domain.enums import JobStatus as S
-from domain.enums import Priority, Role
 from domain.errors import IllegalTransition, InvalidInput, PermissionDenied
+from domain.keys import ServerKeys
 from domain.principal import Principal
-from domain.services import jobs
+from domain.services import completion, jobs
 from tests.conftest import TODAY, World
 
 # What a technician does in the field, written out independently of the module under test.
@@ -85,6 +87,9 @@ def _walk(requests: list[tuple[Role, S]]) -> tuple[S, list[tuple[Role, S, S]]]:
     current = S.NEW
     accepted: list[tuple[Role, S, S]] = []
     for role, requested in requests:
+        # Completion is the technician's own command (CompleteJob), never a plain move.
+        if requested is S.COMPLETED and role is not Role.TECHNICIAN:
+            continue
         if job_status.is_legal(current, requested) and job_status.may_move(role, current, requested):
             accepted.append((role, current, requested))
             current = requested
@@ -207,6 +212,9 @@ async def _fresh_job(sessionmaker: async_sessionmaker[AsyncSession], world: Worl
         return job.id
 
 
+KEYS = ServerKeys(seal=Ed25519PrivateKey.generate(), link_secret=b"k" * 32)
+
+
 async def _replay(
     sessionmaker: async_sessionmaker[AsyncSession],
     principals: dict[Role, Principal],
@@ -217,7 +225,21 @@ async def _replay(
         async with sessionmaker() as s:
             s.info["actor"] = principals[role].actor
             try:
-                await jobs.transition(s, principals[role], job_id, requested, reason="requested by the test")
+                if requested is S.COMPLETED:
+                    if role is not Role.TECHNICIAN:
+                        continue
+                    await completion.complete_online(
+                        s,
+                        KEYS,
+                        principals[role],
+                        job_id,
+                        completion.CompletionInput(outcome=CompletionOutcome.FIXED, remote_sign_off=True),
+                        now=dt.datetime.now(dt.UTC),
+                    )
+                else:
+                    await jobs.transition(
+                        s, principals[role], job_id, requested, reason="requested by the test"
+                    )
             except (IllegalTransition, PermissionDenied, InvalidInput):
                 await s.rollback()
             else:
