@@ -22,10 +22,10 @@ from api.schemas.complaints import (
     ComplaintOut,
     ComplaintPolicyIn,
     ComplaintPolicyOut,
+    ComplaintResolutionIn,
     CustomerLinkIn,
     CustomerLinkOut,
     QueuedMessageOut,
-    ResolutionIn,
 )
 from domain import models as m
 from domain.enums import ComplaintCategory, ComplaintStatus
@@ -191,7 +191,7 @@ class ComplaintController(Controller):
         self,
         request: Request[Any, Any, Any],
         complaint_id: uuid.UUID,
-        data: ResolutionIn,
+        data: ComplaintResolutionIn,
         principal: Principal,
         db_session: AsyncSession,
     ) -> Response[ComplaintDetailOut]:

@@ -33,7 +33,7 @@ class ComplaintActionIn(Write, frozen=True):
     owner_user_id: uuid.UUID | None = None
 
 
-class ResolutionIn(Write, frozen=True):
+class ComplaintResolutionIn(Write, frozen=True):
     resolution: Description
 
 

@@ -27,9 +27,8 @@ class CompleteIn(Write, frozen=True):
     # The customer is not there to sign: complete anyway and send them a single-use sign-off link.
     remote_sign_off: bool = False
     # Answers to the job's checklist, by item: given here by a client that did not sync them before.
-    answers: Annotated[
-        dict[Annotated[str, msgspec.Meta(min_length=1, max_length=100)], Answer], msgspec.Meta(max_length=100)
-    ] = {}
+    # (An item that is not on the job's checklist is a 422 from the service, whatever its length.)
+    answers: Annotated[dict[str, Answer], msgspec.Meta(max_length=100)] = {}
 
 
 class CompletionOut(Read, frozen=True):

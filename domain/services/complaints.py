@@ -363,7 +363,7 @@ async def create_by_office(
     if job_id is not None:
         job = await session.scalar(visible_jobs(principal).where(m.Job.id == job_id))
         if job is None:
-            raise NotFound("job", job_id)
+            raise InvalidInput("job_id", f"job {job_id} does not exist or is not in your territories")
         if customer_id is not None and customer_id != job.customer_id:
             raise InvalidInput("customer_id", "the job is not this customer's")
         customer_id = job.customer_id
@@ -371,7 +371,7 @@ async def create_by_office(
         raise InvalidInput("job_id", "name the job the complaint is about, or the customer")
     customer = await session.get(m.Customer, customer_id)
     if customer is None:
-        raise NotFound("customer", customer_id)
+        raise InvalidInput("customer_id", f"customer {customer_id} does not exist or is not in your territories")
     complaint, _ = await create(
         session,
         customer_id=customer.id,
@@ -383,7 +383,7 @@ async def create_by_office(
         actor=principal,
     )
     if not principal.sees_territory(complaint.territory_id):
-        raise NotFound("customer", customer_id)
+        raise InvalidInput("customer_id", f"customer {customer_id} does not exist or is not in your territories")
     return complaint
 
 
