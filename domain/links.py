@@ -55,7 +55,9 @@ def _parse(token: str) -> tuple[uuid.UUID, bytes] | None:
         raw = base64.urlsafe_b64decode(token + "=")
     except (binascii.Error, ValueError):
         return None
-    if len(raw) != TOKEN_BYTES:
+    # Only the one canonical spelling: the last character's two spare bits would otherwise let four different
+    # tokens open the same link.
+    if len(raw) != TOKEN_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
         return None
     return uuid.UUID(bytes=raw[:16]), raw[16:]
 

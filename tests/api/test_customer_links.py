@@ -503,3 +503,18 @@ def test_the_public_request_form_lands_in_intake_and_is_rate_limited(
     )
     assert limited.status_code == 429
     assert "retry-after" in limited.headers
+
+
+def test_only_the_exact_token_opens_its_link(
+    client: TestClient[Any], world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Base64 leaves two spare bits in the last character: no other spelling of the same bytes is accepted."""
+    offer(sessionmaker, world)
+    token = token_of(client, sessionmaker, LinkPurpose.CONFIRM)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert client.get(f"/c/{token}", headers=HTML).status_code == 200
+    last = alphabet.index(token[-1])
+    same_bytes = [alphabet[(last & ~3) | spare] for spare in range(4) if (last & ~3) | spare != last]
+    assert len(same_bytes) == 3
+    for other in same_bytes:
+        assert client.get(f"/c/{token[:-1]}{other}", headers=HTML).status_code == 404, other
