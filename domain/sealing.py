@@ -42,8 +42,13 @@ def canonical(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-async def job_snapshot(session: AsyncSession, job: m.Job) -> dict[str, Any]:
-    """The job's evidence as plain JSON values, each item keyed by its id (or, for answers, by its name)."""
+async def job_snapshot(
+    session: AsyncSession, job: m.Job, *, completion_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """The job's evidence as plain JSON values, each item keyed by its id (or, for answers, by its name).
+
+    The completion is the one that stands, or the one named (a seal of a reopened job's earlier completion is
+    checked against that completion, which is kept)."""
 
     async def rows(model: Any) -> list[Any]:
         return list(await session.scalars(sa.select(model).where(model.job_id == job.id)))
@@ -51,7 +56,12 @@ async def job_snapshot(session: AsyncSession, job: m.Job) -> dict[str, Any]:
     site = await session.get_one(m.Site, job.site_id)
     service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
     signature = await session.scalar(sa.select(m.JobSignature).where(m.JobSignature.job_id == job.id))
-    completion = await session.scalar(sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id))
+    completions = sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id)
+    completion = await session.scalar(
+        completions.where(m.JobCompletion.id == completion_id)
+        if completion_id is not None
+        else completions.where(m.JobCompletion.superseded_at.is_(None))
+    )
     return {
         "job": {
             "id": str(job.id),
@@ -89,6 +99,7 @@ async def job_snapshot(session: AsyncSession, job: m.Job) -> dict[str, Any]:
         ),
         "completion": (
             {
+                "id": str(completion.id),
                 "outcome": completion.outcome.value,
                 "follow_up_reason": completion.follow_up_reason,
                 "summary": completion.summary,
@@ -103,6 +114,16 @@ async def job_snapshot(session: AsyncSession, job: m.Job) -> dict[str, Any]:
             else None
         ),
     }
+
+
+async def snapshot_like(session: AsyncSession, job: m.Job, sealed: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's record now, to compare with a sealed one: with the completion the seal names, if it names one."""
+    named = (sealed.get("completion") or {}).get("id")
+    try:
+        completion_id = uuid.UUID(str(named)) if named else None
+    except ValueError:
+        completion_id = None
+    return await job_snapshot(session, job, completion_id=completion_id)
 
 
 def seal_document(seal: m.Seal) -> dict[str, Any]:

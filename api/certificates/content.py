@@ -13,6 +13,7 @@ from api.certificates.display import zone
 from domain import models as m
 from domain.errors import Conflict
 from domain.sealing import seal_document
+from domain.services.completion import current_completion
 from sync.attachments import CONTENT_TYPES
 from sync.storage import BlobStore
 
@@ -100,7 +101,7 @@ async def gather(session: AsyncSession, blob_store: BlobStore, job: m.Job) -> Ce
     customer = await session.get_one(m.Customer, job.customer_id)
     territory = await session.get(m.Territory, job.territory_id)
     service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
-    completion = await session.scalar(sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id))
+    completion = await session.scalar(current_completion(job.id))
     return Certificate(
         job=job,
         service_type=service_type.name if service_type is not None else None,

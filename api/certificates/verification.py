@@ -25,7 +25,7 @@ from domain import models as m
 from domain.db import write_intent
 from domain.enums import SealKind
 from domain.keys import ServerKeys
-from domain.sealing import canonical, check_image, check_signature, compare, job_snapshot, seal_document
+from domain.sealing import canonical, check_image, check_signature, compare, seal_document, snapshot_like
 from sync.storage import BlobStore
 
 # Enough to name what was edited in a forged copy without echoing a whole record back.
@@ -180,7 +180,7 @@ async def _check_seal(
                 altered.append(
                     "the seal is no longer recorded with the job: it was deleted from the database"
                 )
-            found = compare(sealed["record"], await job_snapshot(session, job))
+            found = compare(sealed["record"], await snapshot_like(session, job, sealed["record"]))
             altered += found.altered
             added += found.added
         signature = sealed["record"].get("signature")

@@ -15,7 +15,7 @@ from domain.models.base import Base, enum_column_type
 
 
 class JobCompletion(Base):
-    """The technician's completion of a job: one per job, written once.
+    """The technician's completion of a job: written once; one current per job (earlier ones superseded).
 
     Notes, parts, photos and time are rows of their own (domain.models.fieldwork); this row holds what only the
     completion says: the outcome, the summary, where and when, and how long the visit and the travel took."""
@@ -26,8 +26,10 @@ class JobCompletion(Base):
         sa.CheckConstraint("travel_s IS NULL OR travel_s >= 0", name="travel_not_negative"),
     )
 
-    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     technician_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("technicians.id"), index=True)
+    # A job reopened and completed again keeps its earlier completion, superseded, with the seals that name it.
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     outcome: Mapped[CompletionOutcome] = mapped_column(enum_column_type(CompletionOutcome, "outcome"))
     follow_up_reason: Mapped[str | None] = mapped_column(sa.Text)
     summary: Mapped[str | None] = mapped_column(sa.Text)

@@ -45,7 +45,15 @@ class CompletionInput:
 
 
 def _answered(value: object) -> bool:
-    return value is not None and value != "" and value != [] and value is not False
+    # `false` is an answer ("no"); nothing, an empty text or an empty list is not.
+    return value is not None and value != "" and value != []
+
+
+def current_completion(job_id: uuid.UUID) -> sa.Select[m.JobCompletion]:
+    """The job's completion that stands (a reopened job's earlier ones are superseded)."""
+    return sa.select(m.JobCompletion).where(
+        m.JobCompletion.job_id == job_id, m.JobCompletion.superseded_at.is_(None)
+    )
 
 
 async def missing_for_completion(
@@ -174,10 +182,7 @@ async def complete(
     reason: str | None = None,
 ) -> m.JobCompletion:
     """Complete the job (the caller has checked who may, and that the job's status allows it)."""
-    if (
-        await session.scalar(sa.select(m.JobCompletion.id).where(m.JobCompletion.job_id == job.id))
-        is not None
-    ):
+    if job.status in (JobStatus.COMPLETED, JobStatus.CLOSED):
         raise Conflict("the job is already completed")
     if data.outcome is CompletionOutcome.FOLLOW_UP and not (data.follow_up_reason or "").strip():
         raise InvalidInput("follow_up_reason", "say why a follow-up visit is needed")
@@ -196,6 +201,10 @@ async def complete(
         sign_off = SignOff.REMOTE_PENDING
     else:
         sign_off = SignOff.NOT_REQUIRED
+    earlier = await session.scalar(current_completion(job.id))
+    if earlier is not None:
+        # Reopened since (by the office, or by a refused sign-off) and worked again: this completion replaces it.
+        earlier.superseded_at = now
     completed_at = data.reported_at or now
     on_site_s, travel_s = await _durations(session, job, completed_at)
     record_status(session, job, JobStatus.COMPLETED, principal, reason, reported_at=data.reported_at)

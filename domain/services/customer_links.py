@@ -20,6 +20,7 @@ from domain.outbox import LINK_PLACEHOLDER, notify_customer
 from domain.principal import Principal
 from domain.scoping import visible_jobs
 from domain.services import customer_notices
+from domain.services.completion import current_completion
 
 _TEXT = {
     LinkPurpose.TRACK: ("Follow your visit", "Follow your visit here: {link}"),
@@ -59,9 +60,7 @@ async def send_link(
                 session, job, appointment, now=now, by=principal.user_id
             )
         case LinkPurpose.SIGN_OFF:
-            completion = await session.scalar(
-                sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id)
-            )
+            completion = await session.scalar(current_completion(job.id))
             if completion is None or completion.sign_off is not SignOff.REMOTE_PENDING:
                 raise Conflict("the job is not waiting for a remote sign-off")
             link = await customer_notices.sign_off_requested(session, job, now=now)

@@ -28,6 +28,7 @@ from domain.errors import Conflict, InvalidInput
 from domain.keys import ServerKeys
 from domain.sealing import seal_job
 from domain.services import complaints, customer_notices
+from domain.services.completion import current_completion
 from domain.services.jobs import record_status
 
 # The stages a customer follows, in order, and the job statuses each covers.
@@ -149,7 +150,7 @@ async def visit_view(session: AsyncSession, opened: links.OpenLink) -> VisitView
     technician = (
         await session.get(m.Technician, job.assignment.technician_id) if job.assignment is not None else None
     )
-    completion = await session.scalar(sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id))
+    completion = await session.scalar(current_completion(job.id))
     rating = await session.scalar(sa.select(m.Rating).where(m.Rating.job_id == job.id))
     parts = (
         await session.execute(
@@ -196,9 +197,7 @@ async def confirm(session: AsyncSession, opened: links.OpenLink, *, now: dt.date
 
 
 async def _completion(session: AsyncSession, job: m.Job) -> m.JobCompletion:
-    completion = await session.scalar(
-        sa.select(m.JobCompletion).where(m.JobCompletion.job_id == job.id).with_for_update()
-    )
+    completion = await session.scalar(current_completion(job.id).with_for_update())
     if completion is None or completion.sign_off is not SignOff.REMOTE_PENDING:
         raise Conflict("this visit is not waiting for your sign-off")
     return completion

@@ -148,6 +148,7 @@ def upgrade() -> None:
         sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("job_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("technician_id", advanced_alchemy.types.guid.GUID(length=16), nullable=True),
+        sa.Column("superseded_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.Column(
             "outcome",
             sa.Enum(
@@ -198,10 +199,10 @@ def upgrade() -> None:
             ["technician_id"], ["technicians.id"], name=op.f("fk_job_completions_technician_id_technicians")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_completions")),
-        sa.UniqueConstraint("job_id", name=op.f("uq_job_completions_job_id")),
     )
     with op.batch_alter_table("job_completions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_job_completions_completed_at"), ["completed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_job_completions_job_id"), ["job_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_job_completions_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
@@ -524,6 +525,7 @@ def downgrade() -> None:
     op.drop_table("ratings")
     with op.batch_alter_table("job_completions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_job_completions_technician_id"))
+        batch_op.drop_index(batch_op.f("ix_job_completions_job_id"))
         batch_op.drop_index(batch_op.f("ix_job_completions_completed_at"))
 
     op.drop_table("job_completions")

@@ -71,7 +71,13 @@ async def _complete(
 ) -> Outcome:
     current = job.status
     if current is JobStatus.COMPLETED:
-        return APPLIED  # completed already (sent twice under two ids): nothing more to record
+        done = await ctx.session.scalar(completion.current_completion(job.id))
+        if done is None or done.outcome is data.outcome:
+            return APPLIED  # completed already (sent twice under two ids): nothing more to record
+        raise Rejected(
+            "already_completed",
+            f"the job was already completed as '{done.outcome}'; this completion as '{data.outcome}' was not applied",
+        )
     if current not in (JobStatus.IN_PROGRESS, JobStatus.CANCELLED):
         raise Rejected(
             "illegal_transition",

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -392,15 +391,6 @@ def test_two_completions_sent_at_once_complete_the_job_once(
     assert sorted(x.channel for x in messages(sessionmaker, job, "sign_off_requested")) == ["email", "sms"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a job reopened after its completion (by the office, or by the customer refusing the remote "
-        "sign-off) can never be completed again: domain/services/completion.py complete() refuses with 409 "
-        "'the job is already completed' whenever a JobCompletion row exists for the job (one per job, unique), "
-        "although the job is in progress again"
-    ),
-)
 def test_a_reopened_job_worked_again_can_be_completed_again(
     client: TestClient[Any], auth: Any, world: World, sessionmaker: Maker
 ) -> None:
