@@ -44,6 +44,15 @@ async def _add_day(sessionmaker: async_sessionmaker[AsyncSession], world: World)
                     breaks=[m.ShiftBreak(earliest_start=local(12), latest_end=local(14), duration_s=45 * 60)],
                 )
             )
+        # The world's windows are tomorrow in UTC; from 23:00 UTC (22:00 in summer) Paris is already a day ahead,
+        # so they move to the same hours of tomorrow in Paris, the day every test here plans.
+        for window in await s.scalars(
+            sa.select(m.JobTimeWindow).where(m.JobTimeWindow.job_id.in_(list(world.jobs.values())))
+        ):
+            utc_start = window.starts_at.astimezone(dt.UTC)
+            length = window.ends_at - window.starts_at
+            window.starts_at = dt.datetime.combine(TOMORROW, utc_start.time(), tzinfo=dt.UTC)
+            window.ends_at = window.starts_at + length
         leak = await s.get_one(m.ServiceType, world.service_types["leak-repair"])
         for k, (lat, lon) in enumerate(((45.784, 4.83), (45.79, 4.85), (45.775, 4.86), (45.77, 4.82))):
             site = m.Site(
