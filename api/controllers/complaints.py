@@ -157,7 +157,9 @@ class ComplaintController(Controller):
         "/{complaint_id:uuid}/actions",
         operation_id="AddComplaintAction",
         summary="Record what was done: contacted the customer, rework scheduled, refund requested, a note, a new owner",
-        description="The first action other than a note is the response the respond-by deadline is about.",
+        description=(
+            "The first action other than a note or an owner change is the response the respond-by deadline is about."
+        ),
         status_code=200,
     )
     async def act(
