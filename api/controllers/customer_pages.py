@@ -40,6 +40,9 @@ from sync.storage import BlobStore
 
 Token = Annotated[str, Parameter(max_length=64)]
 MAX_SIGNATURE_BYTES = 150 * 1024
+# The customer chooses among the slots of the coming days that start at least this far ahead.
+SLOT_DAYS = 6
+SLOT_NOTICE = dt.timedelta(hours=2)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 REFUSALS = {
@@ -254,9 +257,11 @@ class CustomerPageController(Controller):
     )
     async def slots(self, opened: OpenLink, db_session: AsyncSession, token: Token) -> Response[str]:
         visit = await customer_portal.visit_view(db_session, opened)
-        tomorrow = dt.datetime.now(ZoneInfo(visit.timezone)).date() + dt.timedelta(days=1)
-        found = await slot_planning.slots_for(db_session, opened.job, tomorrow, days=5)
-        offered = [s for s in found if s.feasible][:8]
+        now = _now()
+        today = now.astimezone(ZoneInfo(visit.timezone)).date()
+        found = await slot_planning.slots_for(db_session, opened.job, today, days=SLOT_DAYS)
+        # Later today too, but not a slot the technician could not reach in time.
+        offered = [s for s in found if s.feasible and s.starts_at >= now + SLOT_NOTICE][:8]
         return _html(render("slots.html", visit=visit, slots=offered, base=f"/c/{token}"))
 
     @post("/reschedule", operation_id="RescheduleByLink", status_code=303, purposes=(LinkPurpose.CONFIRM,))

@@ -48,9 +48,7 @@ class SlotController(Controller):
         day: dt.date | None = None,
         days: Annotated[int, Parameter(ge=1, le=7)] = 1,
     ) -> list[SlotOut]:
-        found = await slots.list_slots(
-            db_session, principal, job_id, day or dt.date.today() + dt.timedelta(days=1), days
-        )
+        found = await slots.list_slots(db_session, principal, job_id, day, days)
         return [slot_out(s) for s in found]
 
     @post(

@@ -140,10 +140,15 @@ def _slots(graded: list[SlotGrade], origin: dt.datetime) -> list[Slot]:
 
 
 async def list_slots(
-    session: AsyncSession, principal: Principal, job_id: uuid.UUID, day: dt.date, days: int = 1
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, day: dt.date | None, days: int = 1
 ) -> list[Slot]:
-    """The job's candidate slots over the days from `day`: feasible ones cheapest first, then the others."""
-    return await slots_for(session, await _job(session, principal, job_id), day, days)
+    """The job's candidate slots over the days from `day` (tomorrow in the territory's time zone when None):
+    feasible ones cheapest first, then the others."""
+    job = await _job(session, principal, job_id)
+    if day is None:
+        territory = await session.get_one(m.Territory, job.territory_id)
+        day = dt.datetime.now(ZoneInfo(territory.timezone)).date() + dt.timedelta(days=1)
+    return await slots_for(session, job, day, days)
 
 
 async def slots_for(session: AsyncSession, job: m.Job, day: dt.date, days: int = 1) -> list[Slot]:

@@ -371,7 +371,9 @@ async def create_by_office(
         raise InvalidInput("job_id", "name the job the complaint is about, or the customer")
     customer = await session.get(m.Customer, customer_id)
     if customer is None:
-        raise InvalidInput("customer_id", f"customer {customer_id} does not exist or is not in your territories")
+        raise InvalidInput(
+            "customer_id", f"customer {customer_id} does not exist or is not in your territories"
+        )
     complaint, _ = await create(
         session,
         customer_id=customer.id,
@@ -383,7 +385,9 @@ async def create_by_office(
         actor=principal,
     )
     if not principal.sees_territory(complaint.territory_id):
-        raise InvalidInput("customer_id", f"customer {customer_id} does not exist or is not in your territories")
+        raise InvalidInput(
+            "customer_id", f"customer {customer_id} does not exist or is not in your territories"
+        )
     return complaint
 
 

@@ -420,3 +420,40 @@ def test_remote_sign_off_on_the_pad_works_once_and_an_expired_link_opens_nothing
             return int(await s.scalar(sa.select(sa.func.count()).select_from(m.Rating)) or 0)
 
     assert off_the_loop(ratings()) == 0
+
+
+def test_a_request_from_the_public_form_reaches_the_dispatchers(
+    server: str, inbox: Inbox, phone_page: Any
+) -> None:
+    page = phone_page
+    page.goto(server + "/request")
+    page.click("#send-request")  # empty: the browser's own checks keep it on the page
+    assert page.url.endswith("/request")
+    page.fill("#name", "Louise Web")
+    page.fill("#email", "louise.web@example.org")
+    page.fill("#address", "9 Rue Vendôme, Lyon")
+    page.fill("#description", "No hot water since this morning")
+    page.select_option("#when", index=2)
+    page.click("#send-request")
+    page.wait_for_selector("#status")
+    assert "We have your request" in page.locator("#status").inner_text()
+    assert page.url == server + inbox.link("louise.web@example.org", "we received your request")
+
+    office = _token(server, "dispatcher@example.com")
+    listed = httpx.get(f"{server}/api/jobs", params={"status": "new", "limit": 200}, headers=office).json()
+    mine = [j for j in listed["items"] if j["description"] == "No hot water since this morning"]
+    assert len(mine) == 1
+    assert len(mine[0]["time_windows"]) == 1
+    assert mine[0]["suggested_service_type_codes"], "the web request is classified like any other"
+
+    # An address nobody can find is sent back with the form kept, and nothing is created.
+    page.goto(server + "/request")
+    page.fill("#name", "Louise Web")
+    page.fill("#email", "louise.web@example.org")
+    page.fill("#address", "Nowhere Street 999, Atlantis")
+    page.fill("#description", "Leak")
+    page.click("#send-request")
+    page.wait_for_selector("#form-error")
+    assert page.input_value("#description") == "Leak"
+    again = httpx.get(f"{server}/api/jobs", params={"status": "new", "limit": 200}, headers=office).json()
+    assert again["total"] == listed["total"]
