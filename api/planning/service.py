@@ -406,6 +406,9 @@ async def _notify(
                 subject=f"Your day on {plan.day.isoformat()} has changed: {len(stops)} visit(s)",
                 body={"plan_id": str(plan.id), "day": plan.day.isoformat(), "stops": stops},
                 technician_id=technician_id,
+                territory_id=plan.territory_id,
+                kind="plan_changed",
+                next_attempt_at=dt.datetime.now(dt.UTC),
             )
         )
         queued += 1
