@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +28,18 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 async def _today(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> None:
     async with sessionmaker() as s:
         s.info["actor"] = "test:replanning"
+        # Re-planning works on today in the territory's time zone. In a zone where it is about noon now, the
+        # shifts below (from two hours ago to eight hours ahead) lie inside that day at any hour of the UTC day.
+        east = 12 - NOW.hour
+        territory = await s.get_one(m.Territory, world.territories["north"])
+        territory.timezone = f"Etc/GMT{-east:+d}" if east else "Etc/GMT"
+        # The world's own work is for tomorrow in UTC, which that day may reach: it moves two days on.
+        later = dt.timedelta(days=2)
+        for window in await s.scalars(sa.select(m.JobTimeWindow)):
+            window.starts_at, window.ends_at = window.starts_at + later, window.ends_at + later
+        for assignment in await s.scalars(sa.select(m.Assignment)):
+            if assignment.planned_start is not None:
+                assignment.planned_start += later
         leak = await s.get_one(m.ServiceType, world.service_types["leak-repair"])
         tech = m.Technician(
             id=uuid.uuid4(),
