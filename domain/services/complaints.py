@@ -23,6 +23,7 @@ from domain.principal import Principal
 from domain.repositories import ComplaintRepository
 from domain.scoping import visible_jobs
 from domain.services import customer_notices
+from domain.services.catalogue import set_terms
 from domain.services.completion import new_related_job
 
 HOUR = 3600
@@ -412,13 +413,6 @@ async def set_policy(
     session: AsyncSession, category: ComplaintCategory, respond_s: int, resolve_s: int
 ) -> m.ComplaintPolicy:
     """New complaints of the category get these deadlines; those already filed keep theirs."""
-    if resolve_s < respond_s:
-        raise InvalidInput("resolve_within_s", "resolving cannot be due before responding")
-    policy = await session.scalar(sa.select(m.ComplaintPolicy).where(m.ComplaintPolicy.category == category))
-    if policy is None:
-        policy = m.ComplaintPolicy(category=category, respond_within_s=respond_s, resolve_within_s=resolve_s)
-        session.add(policy)
-    else:
-        policy.respond_within_s, policy.resolve_within_s = respond_s, resolve_s
-    await session.flush()
-    return policy
+    return await set_terms(
+        session, m.ComplaintPolicy, m.ComplaintPolicy.category, category, respond_s, resolve_s
+    )

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import links
 from domain import models as m
-from domain.enums import AppointmentStatus, JobStatus, LinkPurpose, SignOff
+from domain.enums import JobStatus, LinkPurpose, SignOff
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.outbox import LINK_PLACEHOLDER, notify_customer
 from domain.principal import Principal
 from domain.scoping import visible_jobs
 from domain.services import customer_notices
 from domain.services.completion import current_completion
+from domain.services.customer_portal import standing_appointment
 
 _TEXT = {
     LinkPurpose.TRACK: ("Follow your visit", "Follow your visit here: {link}"),
@@ -45,15 +46,7 @@ async def send_link(
         raise InvalidInput("complaint_id", "only a complaint link names a complaint")
     match purpose:
         case LinkPurpose.CONFIRM:
-            appointment = await session.scalar(
-                sa.select(m.Appointment)
-                .where(
-                    m.Appointment.job_id == job.id,
-                    m.Appointment.status.in_([AppointmentStatus.OFFERED, AppointmentStatus.CONFIRMED]),
-                )
-                .order_by(m.Appointment.created_at.desc())
-                .limit(1)
-            )
+            appointment = await session.scalar(standing_appointment(job.id))
             if appointment is None:
                 raise Conflict("the job has no appointment to confirm; offer a slot first")
             link = await customer_notices.appointment_offered(

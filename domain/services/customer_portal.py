@@ -97,18 +97,23 @@ class VisitView:
     stages: list[str] = field(default_factory=lambda: [name for name, _ in STAGES])
 
 
-async def _appointment(session: AsyncSession, link: m.CustomerLink, job: m.Job) -> m.Appointment | None:
-    if link.appointment_id is not None:
-        return await session.get(m.Appointment, link.appointment_id)
-    return await session.scalar(
+def standing_appointment(job_id: uuid.UUID) -> sa.Select[m.Appointment]:
+    """The job's newest appointment still offered or confirmed."""
+    return (
         sa.select(m.Appointment)
         .where(
-            m.Appointment.job_id == job.id,
+            m.Appointment.job_id == job_id,
             m.Appointment.status.in_([AppointmentStatus.CONFIRMED, AppointmentStatus.OFFERED]),
         )
         .order_by(m.Appointment.created_at.desc())
         .limit(1)
     )
+
+
+async def _appointment(session: AsyncSession, link: m.CustomerLink, job: m.Job) -> m.Appointment | None:
+    if link.appointment_id is not None:
+        return await session.get(m.Appointment, link.appointment_id)
+    return await session.scalar(standing_appointment(job.id))
 
 
 async def _eta(session: AsyncSession, job: m.Job) -> dt.datetime | None:

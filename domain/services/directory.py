@@ -19,6 +19,7 @@ from domain.passwords import hash_password
 from domain.principal import Principal
 from domain.repositories import CustomerRepository, TechnicianRepository, UserRepository
 from domain.scoping import visible_technicians
+from domain.services.catalogue import set_terms
 from domain.services.intake import Locator, nearest_territory
 
 T = TypeVar("T", bound=m.Base)
@@ -367,16 +368,7 @@ async def update_service_type(
 async def set_sla_policy(
     session: AsyncSession, priority: Priority, respond_s: int, resolve_s: int
 ) -> m.SlaPolicy:
-    if resolve_s < respond_s:
-        raise InvalidInput("resolve_within_s", "resolving cannot be due before responding")
-    policy = await session.scalar(sa.select(m.SlaPolicy).where(m.SlaPolicy.priority == priority))
-    if policy is None:
-        policy = m.SlaPolicy(priority=priority, respond_within_s=respond_s, resolve_within_s=resolve_s)
-        session.add(policy)
-    else:
-        policy.respond_within_s, policy.resolve_within_s = respond_s, resolve_s
-    await session.flush()
-    return policy
+    return await set_terms(session, m.SlaPolicy, m.SlaPolicy.priority, priority, respond_s, resolve_s)
 
 
 # Staff accounts ---------------------------------------------------------------------------------------------------

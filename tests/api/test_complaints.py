@@ -8,10 +8,8 @@ The last test drives random sequences of actions, resolutions and verdicts and c
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,39 +17,20 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import links
 from domain import models as m
 from domain.enums import ComplaintStatus, JobStatus, Role
+from tests.api.database import Maker, fetch, in_db
 from tests.conftest import World
 
 PROBLEM_JSON = "application/problem+json"
 HTML = {"Accept": "text/html"}
 STATUSES = {s.value for s in ComplaintStatus}
-Maker = async_sessionmaker[AsyncSession]
 
 
 # Helpers ----------------------------------------------------------------------------------------------------------
-
-
-def in_db(sessionmaker: Maker, change: Callable[[AsyncSession], Any]) -> Any:
-    async def go() -> Any:
-        async with sessionmaker() as s:
-            s.info["actor"] = "test:complaints"
-            result = await change(s)
-            await s.commit()
-            return result
-
-    return asyncio.run(go())
-
-
-def fetch(sessionmaker: Maker, stmt: Any) -> list[Any]:
-    async def go(s: AsyncSession) -> list[Any]:
-        return list(await s.scalars(stmt))
-
-    result: list[Any] = in_db(sessionmaker, go)
-    return result
 
 
 def user_id(sessionmaker: Maker, world: World, who: str) -> str:

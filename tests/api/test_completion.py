@@ -8,50 +8,27 @@ triage with a service type would.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import models as m
 from domain.enums import JobStatus, LinkPurpose, MessageState, SealKind, SignOff
+from tests.api.database import Maker, fetch, in_db
 from tests.conftest import World
 from tests.sync.devices import phone
 
 PROBLEM_JSON = "application/problem+json"
 CHECKLIST = ["Water isolated", "Repair tested"]
-Maker = async_sessionmaker[AsyncSession]
 
 
 # Helpers ----------------------------------------------------------------------------------------------------------
-
-
-def in_db(sessionmaker: Maker, change: Callable[[AsyncSession], Any]) -> Any:
-    """Run `change(session)` (a coroutine function) in one committed transaction; returns what it returns."""
-
-    async def go() -> Any:
-        async with sessionmaker() as s:
-            s.info["actor"] = "test:completion"
-            result = await change(s)
-            await s.commit()
-            return result
-
-    return asyncio.run(go())
-
-
-def fetch(sessionmaker: Maker, stmt: Any) -> list[Any]:
-    async def go(s: AsyncSession) -> list[Any]:
-        return list(await s.scalars(stmt))
-
-    result: list[Any] = in_db(sessionmaker, go)
-    return result
 
 
 def give_checklist(sessionmaker: Maker, job_id: uuid.UUID, items: list[str]) -> None:

@@ -7,45 +7,24 @@ survey, one of the job's complaints); each send queues one message per channel t
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import links
 from domain import models as m
 from domain.enums import AppointmentStatus, LinkPurpose
+from tests.api.database import Maker, fetch, in_db
 from tests.api.test_customer_links import sign_remotely
 from tests.api.test_plans import day, local  # noqa: F401 - `day`: tomorrow's shifts and more north jobs
 from tests.api.test_slots import slots
 from tests.conftest import World
 
 PROBLEM_JSON = "application/problem+json"
-Maker = async_sessionmaker[AsyncSession]
-
-
-def in_db(sessionmaker: Maker, change: Callable[[AsyncSession], Any]) -> Any:
-    async def go() -> Any:
-        async with sessionmaker() as s:
-            s.info["actor"] = "test:customer-links"
-            result = await change(s)
-            await s.commit()
-            return result
-
-    return asyncio.run(go())
-
-
-def fetch(sessionmaker: Maker, stmt: Any) -> list[Any]:
-    async def go(s: AsyncSession) -> list[Any]:
-        return list(await s.scalars(stmt))
-
-    result: list[Any] = in_db(sessionmaker, go)
-    return result
 
 
 def send(client: TestClient[Any], headers: dict[str, str], job: Any, purpose: str, **body: Any) -> Any:
