@@ -7,7 +7,11 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+
+# Litestar's own plugin that builds the document (private module, public class; litestar is pinned below 3).
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import (
+    OpenAPI,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -158,8 +162,23 @@ def _error_codes(path: str, method: str, op: Operation) -> list[str]:
     return codes
 
 
+_BUILT: list[OpenAPI] = []
+
+
 def refine(app: Litestar) -> None:
-    document = app.openapi_schema
+    """Give the app the refined document. Every app this process makes has the same routes, so the document is
+    built and refined once and handed to the next apps as it is: building it costs more than the rest of an app
+    together, and the tests make an app each."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    if _BUILT:
+        plugin._openapi = _BUILT[0]
+        return
+    document = plugin.provide_openapi()
+    _refine(document)
+    _BUILT.append(document)
+
+
+def _refine(document: OpenAPI) -> None:
     assert document.components is not None
     schemas: dict[str, Any] = document.components.schemas or {}
     schemas["Problem"] = PROBLEM_SCHEMA
