@@ -574,7 +574,7 @@ OPS = st.sampled_from(
 
 
 @settings(
-    max_examples=30,
+    max_examples=20,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
