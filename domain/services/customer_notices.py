@@ -79,9 +79,12 @@ async def appointment_confirmed(
     )
 
 
-async def _last_position(session: AsyncSession, technician: m.Technician, job: m.Job) -> tuple[float, float]:
-    """Where the technician sets out from: the site of their last job completed today, else their home base."""
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
+async def _last_position(
+    session: AsyncSession, technician: m.Technician, job: m.Job, departed_at: dt.datetime
+) -> tuple[float, float]:
+    """Where the technician sets out from: the site of the last job they completed in the twelve hours before,
+    else their home base."""
+    since = departed_at - dt.timedelta(hours=12)
     previous = await session.scalar(
         sa.select(m.Site)
         .join(m.Job, m.Job.site_id == m.Site.id)
@@ -106,7 +109,7 @@ async def estimated_arrival(
         return None
     technician = await session.get_one(m.Technician, job.assignment.technician_id)
     site = await session.get_one(m.Site, job.site_id)
-    start = await _last_position(session, technician, job)
+    start = await _last_position(session, technician, job, departed_at)
     metres = great_circle(start, (site.latitude, site.longitude)).meters * DETOUR_FACTOR
     return departed_at + dt.timedelta(seconds=round(metres / AVERAGE_SPEED_M_PER_S))
 
