@@ -66,3 +66,10 @@ async def notify_customer(
         session.add(message)
         queued.append(message)
     return queued
+
+
+async def queued(session: AsyncSession, key: str) -> bool:
+    """Whether a message of this key went on any channel already."""
+    keys = [f"{key}:{channel.value}" for channel in (MessageChannel.EMAIL, MessageChannel.SMS)]
+    found = await session.scalar(sa.select(m.OutboxMessage.id).where(m.OutboxMessage.key.in_(keys)).limit(1))
+    return found is not None

@@ -56,8 +56,20 @@ def current_completion(job_id: uuid.UUID) -> sa.Select[m.JobCompletion]:
     )
 
 
+async def sign_off_due(session: AsyncSession, job: m.Job) -> SignOff:
+    """Where the job's sign-off stands before completion: signed on site, not asked for by its service type, or
+    still owed (REMOTE_PENDING)."""
+    signed = await session.scalar(sa.select(m.JobSignature.id).where(m.JobSignature.job_id == job.id))
+    if signed is not None:
+        return SignOff.ON_SITE
+    service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
+    if service_type is not None and service_type.requires_signature:
+        return SignOff.REMOTE_PENDING
+    return SignOff.NOT_REQUIRED
+
+
 async def missing_for_completion(
-    session: AsyncSession, job: m.Job, *, remote_sign_off: bool = False
+    session: AsyncSession, job: m.Job, sign_off: SignOff, *, remote_sign_off: bool = False
 ) -> list[str]:
     """What the job still needs before it can complete, in words for the technician."""
     answers: dict[str, object] = dict(
@@ -74,11 +86,8 @@ async def missing_for_completion(
         for item in job.checklist
         if not _answered(answers.get(item))
     ]
-    service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
-    if service_type is not None and service_type.requires_signature and not remote_sign_off:
-        signed = await session.scalar(sa.select(m.JobSignature.id).where(m.JobSignature.job_id == job.id))
-        if signed is None:
-            missing.append("the customer's signature (or ask for a remote sign-off if they are not there)")
+    if sign_off is SignOff.REMOTE_PENDING and not remote_sign_off:
+        missing.append("the customer's signature (or ask for a remote sign-off if they are not there)")
     return missing
 
 
@@ -188,19 +197,10 @@ async def complete(
         raise InvalidInput("follow_up_reason", "say why a follow-up visit is needed")
     if data.answers:
         await _record_answers(session, job, data.answers, technician_id)
-    missing = await missing_for_completion(session, job, remote_sign_off=data.remote_sign_off)
+    sign_off = await sign_off_due(session, job)
+    missing = await missing_for_completion(session, job, sign_off, remote_sign_off=data.remote_sign_off)
     if missing:
         raise CompletionIncomplete(missing)
-    signed = (
-        await session.scalar(sa.select(m.JobSignature.id).where(m.JobSignature.job_id == job.id)) is not None
-    )
-    service_type = await session.get(m.ServiceType, job.service_type_id) if job.service_type_id else None
-    if signed:
-        sign_off = SignOff.ON_SITE
-    elif service_type is not None and service_type.requires_signature:
-        sign_off = SignOff.REMOTE_PENDING
-    else:
-        sign_off = SignOff.NOT_REQUIRED
     earlier = await session.scalar(current_completion(job.id))
     if earlier is not None:
         # Reopened since (by the office, or by a refused sign-off) and worked again: this completion replaces it.

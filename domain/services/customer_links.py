@@ -12,11 +12,10 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import links
 from domain import models as m
 from domain.enums import JobStatus, LinkPurpose, SignOff
 from domain.errors import Conflict, InvalidInput, NotFound
-from domain.outbox import LINK_PLACEHOLDER, notify_customer
+from domain.outbox import LINK_PLACEHOLDER
 from domain.principal import Principal
 from domain.scoping import visible_jobs
 from domain.services import customer_notices
@@ -68,16 +67,15 @@ async def send_link(
             if purpose is LinkPurpose.SURVEY and job.status not in (JobStatus.COMPLETED, JobStatus.CLOSED):
                 raise Conflict("a survey is sent once the job is completed")
             subject, text = _TEXT[purpose]
-            link = links.new_link(session, purpose, job, now=now, created_by=principal.user_id)
-            await notify_customer(
+            link = await customer_notices.send_with_link(
                 session,
+                job,
+                purpose,
                 kind=f"link_{purpose.value}",
-                key=f"link:{link.id}",
-                job=job,
                 subject=subject,
                 text=text.replace("{link}", LINK_PLACEHOLDER),
                 now=now,
-                link=link,
+                created_by=principal.user_id,
             )
     await session.flush()
     messages = list(

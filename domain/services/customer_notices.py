@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import links
 from domain import models as m
 from domain.enums import JobStatus, LinkPurpose
-from domain.outbox import LINK_PLACEHOLDER, notify_customer
+from domain.outbox import LINK_PLACEHOLDER, notify_customer, queued
 
 # Road distance is longer than the straight line, and a van in town averages about 35 km/h.
 DETOUR_FACTOR = 1.3
@@ -42,40 +42,101 @@ async def _zone(session: AsyncSession, job: m.Job) -> str:
     return territory.timezone
 
 
-async def appointment_offered(
-    session: AsyncSession, job: m.Job, appointment: m.Appointment, *, now: dt.datetime, by: uuid.UUID | None
+async def send_with_link(
+    session: AsyncSession,
+    job: m.Job,
+    purpose: LinkPurpose,
+    *,
+    kind: str,
+    subject: str,
+    text: str,
+    now: dt.datetime,
+    key: str | None = None,
+    appointment_id: uuid.UUID | None = None,
+    complaint_id: uuid.UUID | None = None,
+    created_by: uuid.UUID | None = None,
 ) -> m.CustomerLink:
+    """A new link and the message carrying it (`text` holds the link's place), keyed by `key` or by the link."""
     link = links.new_link(
-        session, LinkPurpose.CONFIRM, job, now=now, appointment_id=appointment.id, created_by=by
+        session,
+        purpose,
+        job,
+        now=now,
+        appointment_id=appointment_id,
+        complaint_id=complaint_id,
+        created_by=created_by,
     )
-    when = _when(appointment.window_start, appointment.window_end, await _zone(session, job))
     await notify_customer(
         session,
-        kind="appointment_offered",
-        key=f"appointment:{appointment.id}:offered:{link.id}",
+        kind=kind,
+        key=key or f"{kind}:{link.id}",
         job=job,
-        subject=f"Your {await _service_name(session, job)} visit: please confirm",
-        text=f"We can come {when}. Confirm it, or choose another time: {LINK_PLACEHOLDER}",
+        subject=subject,
+        text=text,
         now=now,
         link=link,
     )
     return link
 
 
+async def send_once_with_link(
+    session: AsyncSession,
+    job: m.Job,
+    purpose: LinkPurpose,
+    *,
+    key: str,
+    kind: str,
+    subject: str,
+    text: str,
+    now: dt.datetime,
+    appointment_id: uuid.UUID | None = None,
+) -> None:
+    """`send_with_link` for a message that goes once: a repeat makes neither a message nor a link."""
+    if not await queued(session, key):
+        await send_with_link(
+            session,
+            job,
+            purpose,
+            key=key,
+            kind=kind,
+            subject=subject,
+            text=text,
+            now=now,
+            appointment_id=appointment_id,
+        )
+
+
+async def appointment_offered(
+    session: AsyncSession, job: m.Job, appointment: m.Appointment, *, now: dt.datetime, by: uuid.UUID | None
+) -> m.CustomerLink:
+    when = _when(appointment.window_start, appointment.window_end, await _zone(session, job))
+    return await send_with_link(
+        session,
+        job,
+        LinkPurpose.CONFIRM,
+        kind="appointment_offered",
+        subject=f"Your {await _service_name(session, job)} visit: please confirm",
+        text=f"We can come {when}. Confirm it, or choose another time: {LINK_PLACEHOLDER}",
+        now=now,
+        appointment_id=appointment.id,
+        created_by=by,
+    )
+
+
 async def appointment_confirmed(
     session: AsyncSession, job: m.Job, appointment: m.Appointment, *, now: dt.datetime
 ) -> None:
-    link = links.new_link(session, LinkPurpose.TRACK, job, now=now, appointment_id=appointment.id)
     when = _when(appointment.window_start, appointment.window_end, await _zone(session, job))
-    await notify_customer(
+    await send_once_with_link(
         session,
+        job,
+        LinkPurpose.TRACK,
         kind="appointment_confirmed",
         key=f"appointment:{appointment.id}:confirmed",
-        job=job,
         subject=f"Your {await _service_name(session, job)} visit is confirmed",
         text=f"Your visit is confirmed for {when}. Follow it here: {LINK_PLACEHOLDER}",
         now=now,
-        link=link,
+        appointment_id=appointment.id,
     )
 
 
@@ -117,7 +178,6 @@ async def estimated_arrival(
 async def on_the_way(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> dt.datetime | None:
     """The technician set out: tell the customer with the estimated arrival. Returns the estimate."""
     eta = await estimated_arrival(session, job, now)
-    link = links.new_link(session, LinkPurpose.TRACK, job, now=now)
     arrival = (
         f" and should arrive around {eta.astimezone(ZoneInfo(await _zone(session, job))):%H:%M}"
         if eta
@@ -128,61 +188,56 @@ async def on_the_way(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> 
         .select_from(m.JobStatusEvent)
         .where(m.JobStatusEvent.job_id == job.id, m.JobStatusEvent.to_status == JobStatus.EN_ROUTE)
     )
-    await notify_customer(
+    await send_once_with_link(
         session,
+        job,
+        LinkPurpose.TRACK,
         kind="on_the_way",
         key=f"job:{job.id}:on_the_way:{trip}",
-        job=job,
         subject="Your technician is on the way",
         text=f"Your technician is on the way{arrival}. Follow the visit: {LINK_PLACEHOLDER}",
         now=now,
-        link=link,
     )
     return eta
 
 
 async def sign_off_requested(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> m.CustomerLink:
-    link = links.new_link(session, LinkPurpose.SIGN_OFF, job, now=now)
-    await notify_customer(
+    return await send_with_link(
         session,
+        job,
+        LinkPurpose.SIGN_OFF,
         kind="sign_off_requested",
-        key=f"job:{job.id}:sign_off:{link.id}",
-        job=job,
         subject="Please sign off your visit",
         text=(
             "Our technician finished the work but could not get your signature on site. "
             f"Please check the work and sign off: {LINK_PLACEHOLDER}"
         ),
         now=now,
-        link=link,
     )
-    return link
 
 
 async def job_completed(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> None:
     """The certificate (through the visit's page) and, separately, the survey."""
     service = await _service_name(session, job)
-    certificate = links.new_link(session, LinkPurpose.TRACK, job, now=now)
-    await notify_customer(
+    await send_once_with_link(
         session,
+        job,
+        LinkPurpose.TRACK,
         kind="job_completed",
         key=f"job:{job.id}:completed",
-        job=job,
         subject=f"Your {service} visit is complete",
         text=f"The work is done. Your completion certificate: {LINK_PLACEHOLDER}",
         now=now,
-        link=certificate,
     )
-    survey = links.new_link(session, LinkPurpose.SURVEY, job, now=now)
-    await notify_customer(
+    await send_once_with_link(
         session,
+        job,
+        LinkPurpose.SURVEY,
         kind="survey",
         key=f"job:{job.id}:survey",
-        job=job,
         subject="How did we do?",
         text=f"How was your {service} visit? Rate it in one tap: {LINK_PLACEHOLDER}",
         now=now,
-        link=survey,
     )
 
 
@@ -190,18 +245,16 @@ async def complaint_update(
     session: AsyncSession, complaint: m.Complaint, job: m.Job, *, event: str, text: str, now: dt.datetime
 ) -> m.CustomerLink:
     """Tell the customer what happened to their complaint, with the link to follow it and answer."""
-    link = links.new_link(session, LinkPurpose.COMPLAINT, job, now=now, complaint_id=complaint.id)
-    await notify_customer(
+    return await send_with_link(
         session,
+        job,
+        LinkPurpose.COMPLAINT,
         kind=f"complaint_{event}",
-        key=f"complaint:{complaint.id}:{event}:{complaint.reopen_count}:{link.id}",
-        job=job,
         subject=f"Your complaint: {event.replace('_', ' ')}",
         text=f"{text} Follow your complaint: {LINK_PLACEHOLDER}",
         now=now,
-        link=link,
+        complaint_id=complaint.id,
     )
-    return link
 
 
 async def status_changed(session: AsyncSession, job: m.Job, to: JobStatus, *, now: dt.datetime) -> None:
@@ -212,15 +265,12 @@ async def status_changed(session: AsyncSession, job: m.Job, to: JobStatus, *, no
 
 async def request_received(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> m.CustomerLink:
     """A request from the public form: its link lets the customer follow it from intake to the visit."""
-    link = links.new_link(session, LinkPurpose.REQUEST, job, now=now)
-    await notify_customer(
+    return await send_with_link(
         session,
+        job,
+        LinkPurpose.REQUEST,
         kind="request_received",
-        key=f"job:{job.id}:request_received",
-        job=job,
         subject="We received your request",
         text=f"Thank you: we received your request and will offer you a visit soon. Follow it: {LINK_PLACEHOLDER}",
         now=now,
-        link=link,
     )
-    return link
