@@ -143,3 +143,18 @@ class MessageState(StrEnum):
     DEAD = "dead"
     # Never sent: the customer opted out of the channel, or has no address on it.
     SUPPRESSED = "suppressed"
+
+
+class WarningKind(StrEnum):
+    """What an early warning is about."""
+
+    # The predicted arrival (from the published plan and the live statuses) misses the window or the SLA.
+    LATE_ARRIVAL = "late_arrival"
+    # The visit is close and the customer has not confirmed the offered window.
+    UNCONFIRMED_APPOINTMENT = "unconfirmed"
+    # The technician is behind the published plan: not on the way or not on site when they should be.
+    TECHNICIAN_LATE = "technician_late"
+    # A complaint's respond-by or resolve-by is close and not met.
+    COMPLAINT_DEADLINE = "complaint_deadline"
+    # A sync exception nobody has looked at for a while.
+    SYNC_EXCEPTION = "sync_exception"

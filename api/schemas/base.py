@@ -36,6 +36,8 @@ Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Seconds = Annotated[int, msgspec.Meta(gt=0, le=30 * 86400)]
+# Money in the smallest unit of the currency (cents), never a float: sums must come out exact.
+Cents = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 AwareDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Items = Annotated[
     list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=100)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from api.schemas.base import Code, Items, Latitude, Level, Longitude, Name, Read, Seconds, Write
+from api.schemas.base import Cents, Code, Items, Latitude, Level, Longitude, Name, Read, Seconds, Write
 from domain.enums import Priority
 
 
@@ -72,6 +72,8 @@ class ServiceTypeIn(Write, frozen=True):
     tools: Items = []
     keywords: Items = []
     requires_signature: bool = True
+    # What the service is normally charged, in cents: jobs of this type take it as their value.
+    price_cents: Cents | None = None
 
 
 class ServiceTypePatch(Write, frozen=True):
@@ -84,6 +86,7 @@ class ServiceTypePatch(Write, frozen=True):
     tools: Items | None = None
     keywords: Items | None = None
     requires_signature: bool | None = None
+    price_cents: Cents | None = None
 
 
 class ServiceTypeOut(Read, frozen=True):
@@ -98,6 +101,7 @@ class ServiceTypeOut(Read, frozen=True):
     tools: list[str]
     keywords: list[str]
     requires_signature: bool
+    price_cents: int | None = None
 
 
 class SlaPolicyIn(Write, frozen=True):

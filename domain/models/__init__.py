@@ -26,6 +26,7 @@ from domain.models.jobs import (
     JobTimeWindow,
     ServiceRequest,
 )
+from domain.models.kpis import KpiSettings
 from domain.models.organisation import (
     Shift,
     ShiftBreak,
@@ -39,6 +40,7 @@ from domain.models.organisation import (
 from domain.models.outbox import OutboxMessage
 from domain.models.plans import Plan
 from domain.models.sync import SyncDevice, SyncException, SyncGrant, SyncMutation, SyncRow, SyncSpace
+from domain.models.warnings import EarlyWarning
 
 __all__ = [
     "Appointment",
@@ -52,6 +54,7 @@ __all__ = [
     "ComplaintPolicy",
     "Customer",
     "CustomerLink",
+    "EarlyWarning",
     "IdempotencyRecord",
     "Job",
     "JobCompletion",
@@ -63,6 +66,7 @@ __all__ = [
     "JobSignature",
     "JobStatusEvent",
     "JobTimeWindow",
+    "KpiSettings",
     "OutboxMessage",
     "Plan",
     "Rating",

@@ -25,6 +25,8 @@ class ServiceType(Base):
     # Words that, found in a request's description, suggest this type during triage.
     keywords: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     requires_signature: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # What the service is normally charged, in cents; a job copies it as its value (the KPIs' cost ratio).
+    price_cents: Mapped[int | None] = mapped_column(sa.Integer)
 
     skills: Mapped[list[ServiceTypeSkill]] = relationship(
         back_populates="service_type", cascade="all, delete-orphan", lazy="selectin"

@@ -40,6 +40,8 @@ class JobCompletion(Base):
     longitude: Mapped[float | None] = mapped_column(sa.Float)
     on_site_s: Mapped[int | None] = mapped_column(sa.Integer)
     travel_s: Mapped[int | None] = mapped_column(sa.Integer)
+    # Road distance estimated from where the technician set out (the last site, or home): the travel cost.
+    travel_m: Mapped[int | None] = mapped_column(sa.Integer)
     sign_off: Mapped[SignOff] = mapped_column(enum_column_type(SignOff, "sign_off"))
     follow_up_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id"))
 

@@ -59,7 +59,7 @@ class Complaint(Base):
         enum_column_type(ComplaintStatus, "complaint_status"), default=ComplaintStatus.OPEN
     )
     owner_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     respond_by: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     resolve_by: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     responded_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

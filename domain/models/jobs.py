@@ -20,7 +20,7 @@ class ServiceRequest(Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
     site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"), index=True)
     description: Mapped[str] = mapped_column(sa.Text)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     taken_by_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
 
 
@@ -54,6 +54,8 @@ class Job(Base):
     # The job this one continues: a follow-up the technician asked for, or rework after a complaint.
     origin_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id"), index=True)
     origin_kind: Mapped[str | None] = mapped_column(sa.String(20))
+    # What the job is worth to us, in cents, when known: the denominator of the cost ratio.
+    value_cents: Mapped[int | None] = mapped_column(sa.Integer)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -101,6 +103,8 @@ class JobStatusEvent(Base):
     """Append-only log of every status change of a job."""
 
     __tablename__ = "job_status_events"
+    # The KPIs look for arrivals (and first responses) by kind and time.
+    __table_args__ = (sa.Index("ix_job_status_events_to_status_occurred_at", "to_status", "occurred_at"),)
 
     job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     from_status: Mapped[JobStatus | None] = mapped_column(enum_column_type(JobStatus, "from_status"))

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import models as m
+from domain import travel
 from domain.classification import deadlines
 from domain.enums import CompletionOutcome, JobStatus, SealKind, SignOff
 from domain.errors import CompletionIncomplete, Conflict, IllegalTransition, InvalidInput, NotFound
@@ -117,10 +118,11 @@ def _moment(event: m.JobStatusEvent) -> dt.datetime:
 
 
 async def _durations(
-    session: AsyncSession, job: m.Job, completed_at: dt.datetime
-) -> tuple[int | None, int | None]:
+    session: AsyncSession, job: m.Job, completed_at: dt.datetime, technician_id: uuid.UUID | None
+) -> tuple[int | None, int | None, int | None]:
     """Time on site (arrival to completion) and travel (setting out to arrival) of the last visit, in seconds,
-    on the device's clock when the moves came from one (offline moves all reach the server at once)."""
+    on the device's clock when the moves came from one (offline moves all reach the server at once), and the
+    road distance travelled, in metres, estimated from where the technician set out."""
     events = list(
         await session.scalars(
             sa.select(m.JobStatusEvent)
@@ -130,14 +132,20 @@ async def _durations(
     )
     arrived = next((e for e in reversed(events) if e.to_status is JobStatus.ON_SITE), None)
     if arrived is None:
-        return None, None
+        return None, None, None
     set_out = next(
         (e for e in reversed(events) if e.to_status is JobStatus.EN_ROUTE and _moment(e) <= _moment(arrived)),
         None,
     )
     on_site = max(0, round((completed_at - _moment(arrived)).total_seconds()))
-    travel = max(0, round((_moment(arrived) - _moment(set_out)).total_seconds())) if set_out else None
-    return on_site, travel
+    travel_s = max(0, round((_moment(arrived) - _moment(set_out)).total_seconds())) if set_out else None
+    travel_m = None
+    if technician_id is not None:
+        technician = await session.get_one(m.Technician, technician_id)
+        site = await session.get_one(m.Site, job.site_id)
+        start = await travel.last_position(session, technician, job.id, _moment(set_out or arrived))
+        travel_m = travel.road_metres(start, (site.latitude, site.longitude))
+    return on_site, travel_s, travel_m
 
 
 async def new_related_job(
@@ -166,6 +174,8 @@ async def new_related_job(
         assignment=None,
         origin_job_id=job.id,
         origin_kind=kind,
+        # Coming back costs us and is not charged again: it counts against the first visit's value.
+        value_cents=0,
         status=JobStatus.NEW,
     )
     due = deadlines(now, await sla_terms(session, job.priority))
@@ -206,7 +216,7 @@ async def complete(
         # Reopened since (by the office, or by a refused sign-off) and worked again: this completion replaces it.
         earlier.superseded_at = now
     completed_at = data.reported_at or now
-    on_site_s, travel_s = await _durations(session, job, completed_at)
+    on_site_s, travel_s, travel_m = await _durations(session, job, completed_at, technician_id)
     record_status(session, job, JobStatus.COMPLETED, principal, reason, reported_at=data.reported_at)
     completion = m.JobCompletion(
         job_id=job.id,
@@ -220,6 +230,7 @@ async def complete(
         longitude=data.longitude,
         on_site_s=on_site_s,
         travel_s=travel_s,
+        travel_m=travel_m,
         sign_off=sign_off,
     )
     session.add(completion)

@@ -11,17 +11,12 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from geopy.distance import great_circle
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import links
+from domain import links, travel
 from domain import models as m
 from domain.enums import JobStatus, LinkPurpose
 from domain.outbox import LINK_PLACEHOLDER, notify_customer, queued
-
-# Road distance is longer than the straight line, and a van in town averages about 35 km/h.
-DETOUR_FACTOR = 1.3
-AVERAGE_SPEED_M_PER_S = 35_000 / 3600
 
 
 async def _service_name(session: AsyncSession, job: m.Job) -> str:
@@ -140,29 +135,6 @@ async def appointment_confirmed(
     )
 
 
-async def _last_position(
-    session: AsyncSession, technician: m.Technician, job: m.Job, departed_at: dt.datetime
-) -> tuple[float, float]:
-    """Where the technician sets out from: the site of the last job they completed in the twelve hours before,
-    else their home base."""
-    since = departed_at - dt.timedelta(hours=12)
-    previous = await session.scalar(
-        sa.select(m.Site)
-        .join(m.Job, m.Job.site_id == m.Site.id)
-        .join(m.JobCompletion, m.JobCompletion.job_id == m.Job.id)
-        .where(
-            m.JobCompletion.technician_id == technician.id,
-            m.JobCompletion.completed_at >= since,
-            m.Job.id != job.id,
-        )
-        .order_by(m.JobCompletion.completed_at.desc())
-        .limit(1)
-    )
-    if previous is not None:
-        return previous.latitude, previous.longitude
-    return technician.home_latitude, technician.home_longitude
-
-
 async def estimated_arrival(
     session: AsyncSession, job: m.Job, departed_at: dt.datetime
 ) -> dt.datetime | None:
@@ -170,9 +142,8 @@ async def estimated_arrival(
         return None
     technician = await session.get_one(m.Technician, job.assignment.technician_id)
     site = await session.get_one(m.Site, job.site_id)
-    start = await _last_position(session, technician, job, departed_at)
-    metres = great_circle(start, (site.latitude, site.longitude)).meters * DETOUR_FACTOR
-    return departed_at + dt.timedelta(seconds=round(metres / AVERAGE_SPEED_M_PER_S))
+    start = await travel.last_position(session, technician, job.id, departed_at)
+    return departed_at + travel.drive_time(start, (site.latitude, site.longitude))
 
 
 async def on_the_way(session: AsyncSession, job: m.Job, *, now: dt.datetime) -> dt.datetime | None:
