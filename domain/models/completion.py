@@ -38,6 +38,9 @@ class JobCompletion(Base):
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     latitude: Mapped[float | None] = mapped_column(sa.Float)
     longitude: Mapped[float | None] = mapped_column(sa.Float)
+    # When the visit began (arrival on site), on the device's clock when it came from one: the KPIs count the
+    # visit on that local day, so a visit running past midnight stays with the shift it belongs to.
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     on_site_s: Mapped[int | None] = mapped_column(sa.Integer)
     travel_s: Mapped[int | None] = mapped_column(sa.Integer)
     # Road distance estimated from where the technician set out (the last site, or home): the travel cost.

@@ -117,12 +117,20 @@ def _moment(event: m.JobStatusEvent) -> dt.datetime:
     return event.reported_at or event.occurred_at
 
 
+@dataclass(frozen=True, slots=True)
+class Visit:
+    arrived_at: dt.datetime | None = None
+    on_site_s: int | None = None
+    travel_s: int | None = None
+    travel_m: int | None = None
+
+
 async def _durations(
     session: AsyncSession, job: m.Job, completed_at: dt.datetime, technician_id: uuid.UUID | None
-) -> tuple[int | None, int | None, int | None]:
-    """Time on site (arrival to completion) and travel (setting out to arrival) of the last visit, in seconds,
-    on the device's clock when the moves came from one (offline moves all reach the server at once), and the
-    road distance travelled, in metres, estimated from where the technician set out."""
+) -> Visit:
+    """The last visit: its arrival, time on site (arrival to completion) and travel (setting out to arrival) in
+    seconds, on the device's clock when the moves came from one (offline moves all reach the server at once),
+    and the road distance travelled, in metres, estimated from where the technician set out."""
     events = list(
         await session.scalars(
             sa.select(m.JobStatusEvent)
@@ -132,7 +140,7 @@ async def _durations(
     )
     arrived = next((e for e in reversed(events) if e.to_status is JobStatus.ON_SITE), None)
     if arrived is None:
-        return None, None, None
+        return Visit()
     set_out = next(
         (e for e in reversed(events) if e.to_status is JobStatus.EN_ROUTE and _moment(e) <= _moment(arrived)),
         None,
@@ -145,7 +153,7 @@ async def _durations(
         site = await session.get_one(m.Site, job.site_id)
         start = await travel.last_position(session, technician, job.id, _moment(set_out or arrived))
         travel_m = travel.road_metres(start, (site.latitude, site.longitude))
-    return on_site, travel_s, travel_m
+    return Visit(_moment(arrived), on_site, travel_s, travel_m)
 
 
 async def new_related_job(
@@ -216,7 +224,7 @@ async def complete(
         # Reopened since (by the office, or by a refused sign-off) and worked again: this completion replaces it.
         earlier.superseded_at = now
     completed_at = data.reported_at or now
-    on_site_s, travel_s, travel_m = await _durations(session, job, completed_at, technician_id)
+    visit = await _durations(session, job, completed_at, technician_id)
     record_status(session, job, JobStatus.COMPLETED, principal, reason, reported_at=data.reported_at)
     completion = m.JobCompletion(
         job_id=job.id,
@@ -228,9 +236,10 @@ async def complete(
         reported_at=data.reported_at,
         latitude=data.latitude,
         longitude=data.longitude,
-        on_site_s=on_site_s,
-        travel_s=travel_s,
-        travel_m=travel_m,
+        arrived_at=visit.arrived_at,
+        on_site_s=visit.on_site_s,
+        travel_s=visit.travel_s,
+        travel_m=visit.travel_m,
         sign_off=sign_off,
     )
     session.add(completion)

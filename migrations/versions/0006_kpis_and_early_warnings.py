@@ -149,6 +149,9 @@ def upgrade() -> None:
 
     with op.batch_alter_table("job_completions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("travel_m", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("arrived_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True)
+        )
 
     with op.batch_alter_table("job_status_events", schema=None) as batch_op:
         batch_op.create_index(
@@ -182,6 +185,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_job_status_events_to_status_occurred_at")
 
     with op.batch_alter_table("job_completions", schema=None) as batch_op:
+        batch_op.drop_column("arrived_at")
         batch_op.drop_column("travel_m")
 
     with op.batch_alter_table("complaints", schema=None) as batch_op:

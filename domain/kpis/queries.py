@@ -1,0 +1,524 @@
+"""The SQL behind the KPIs: one statement per kind of event, each grouped by territory, service type, local week
+and whether the event's local day falls in the period. The database does the per-job work and the grouping; what
+comes back is a few rows per week and group however many jobs there are (docs/benchmarks.md has the figures).
+
+Every statement starts from a subquery (`_Source`) with the same first columns: the territory, the service type,
+the moment the event is counted at, and the territory's time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
+
+from domain import models as m
+from domain.enums import CompletionOutcome, JobStatus
+from domain.kpis.local_time import local_date, local_week, seconds_between
+from domain.kpis.tally import Tally
+
+FAST_CHANNELS = ("phone", "chat")
+# Time zones are at most 14 hours from UTC: a day either side of the local range catches every event in it.
+_MARGIN = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What to measure: local dates `[start, end)` for the period, `[trend_start, trend_end)` (whole weeks) for the
+    trend, the territories the asker may see (None: all), and optional filters."""
+
+    start: dt.date
+    end: dt.date
+    trend_start: dt.date
+    trend_end: dt.date
+    now: dt.datetime
+    first_fix_window_s: int
+    territory_ids: frozenset[uuid.UUID] | None = None
+    service_type_id: uuid.UUID | None = None
+    technician_id: uuid.UUID | None = None
+
+    @property
+    def utc_from(self) -> dt.datetime:
+        return dt.datetime.combine(min(self.start, self.trend_start), dt.time(), dt.UTC) - _MARGIN
+
+    @property
+    def utc_to(self) -> dt.datetime:
+        return dt.datetime.combine(max(self.end, self.trend_end), dt.time(), dt.UTC) + _MARGIN
+
+
+# Any statement, whatever its columns.
+Query: TypeAlias = Select[*tuple[Any, ...]]
+
+GroupKey = tuple[uuid.UUID | None, uuid.UUID | None, dt.date, bool]
+
+
+def _earliest(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    # LEAST ignores NULLs on PostgreSQL, SQLite's min() returns NULL: spell it out.
+    return sa.case((a.is_(None), b), (b.is_(None), a), (a <= b, a), else_=b)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(column), 0)
+
+
+def _job_filters(scope: Scope, job: Any, technician: Any) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if scope.territory_ids is not None:
+        where.append(job.territory_id.in_(scope.territory_ids))
+    if scope.service_type_id is not None:
+        where.append(job.service_type_id == scope.service_type_id)
+    if scope.technician_id is not None:
+        where.append(technician == scope.technician_id if technician is not None else sa.false())
+    return where
+
+
+def _job_source(scope: Scope, at: Any, *columns: Any) -> Query:
+    """Rows about jobs, counted at `at`, with the territory's zone; the caller adds joins and conditions."""
+    return (
+        sa.select(
+            m.Job.territory_id.label("territory_id"),
+            m.Job.service_type_id.label("service_type_id"),
+            at.label("at"),
+            m.Territory.timezone.label("zone"),
+            *columns,
+        )
+        .join(m.Territory, m.Territory.id == m.Job.territory_id)
+        .outerjoin(m.Assignment, m.Assignment.job_id == m.Job.id)
+        .where(
+            at >= scope.utc_from, at < scope.utc_to, *_job_filters(scope, m.Job, m.Assignment.technician_id)
+        )
+    )
+
+
+def _grouped(scope: Scope, source: Query, measures: dict[str, Any]) -> Query:
+    src = source.subquery()
+    day = local_date(src.c.at, src.c.zone)
+    in_period = sa.and_(day >= scope.start, day < scope.end)
+    in_trend = sa.and_(day >= scope.trend_start, day < scope.trend_end)
+    flag = sa.case((in_period, 1), else_=0)
+    week = local_week(src.c.at, src.c.zone)
+    return (
+        sa.select(
+            src.c.territory_id,
+            src.c.service_type_id,
+            week.label("week"),
+            flag.label("in_period"),
+            *(expr(src).label(name) for name, expr in measures.items()),
+        )
+        .where(sa.or_(in_period, in_trend))
+        .group_by(src.c.territory_id, src.c.service_type_id, week, flag)
+    )
+
+
+# The first response to a job: an appointment offered, or the job scheduled or dispatched.
+def _responses(scope: Scope) -> Any:
+    appointments = (
+        sa.select(m.Appointment.job_id, sa.func.min(m.Appointment.created_at).label("at"))
+        .where(m.Appointment.created_at >= scope.utc_from - dt.timedelta(days=60))
+        .group_by(m.Appointment.job_id)
+        .subquery()
+    )
+    scheduled = (
+        sa.select(m.JobStatusEvent.job_id, sa.func.min(m.JobStatusEvent.occurred_at).label("at"))
+        .where(
+            m.JobStatusEvent.to_status.in_((JobStatus.SCHEDULED, JobStatus.DISPATCHED)),
+            m.JobStatusEvent.occurred_at >= scope.utc_from - dt.timedelta(days=60),
+        )
+        .group_by(m.JobStatusEvent.job_id)
+        .subquery()
+    )
+    return appointments, scheduled
+
+
+def _response_source(scope: Scope) -> Query:
+    appointments, scheduled = _responses(scope)
+    responded = _earliest(appointments.c.at, scheduled.c.at)
+    received = m.ServiceRequest.received_at
+    seconds = sa.case((responded < received, 0.0), else_=seconds_between(received, responded))
+    return (
+        _job_source(
+            scope,
+            received,
+            m.ServiceRequest.channel.in_(FAST_CHANNELS).label("fast"),
+            sa.case((responded.is_not(None), seconds)).label("response_s"),
+        )
+        .join(m.ServiceRequest, m.ServiceRequest.id == m.Job.service_request_id)
+        .outerjoin(appointments, appointments.c.job_id == m.Job.id)
+        .outerjoin(scheduled, scheduled.c.job_id == m.Job.id)
+    )
+
+
+def _ratings(scope: Scope) -> Query:
+    source = _job_source(scope, m.Rating.rated_at, m.Rating.score.label("score")).join(
+        m.Rating, m.Rating.job_id == m.Job.id
+    )
+    return _grouped(
+        scope,
+        source,
+        {
+            "ratings": lambda s: sa.func.count(),
+            "good_ratings": lambda s: _count_if(s.c.score >= 4),
+            "score_sum": lambda s: _sum(s.c.score),
+        },
+    )
+
+
+def _response_times(scope: Scope) -> Query:
+    def answered(s: Any) -> ColumnElement[bool]:
+        column: ColumnElement[Any] = s.c.response_s
+        return column.is_not(None)
+
+    return _grouped(
+        scope,
+        _response_source(scope),
+        {
+            "fast_responses": lambda s: _count_if(sa.and_(answered(s), s.c.fast)),
+            "fast_response_s": lambda s: _sum(sa.case((s.c.fast, s.c.response_s))),
+            "other_responses": lambda s: _count_if(sa.and_(answered(s), sa.not_(s.c.fast))),
+            "other_response_s": lambda s: _sum(sa.case((sa.not_(s.c.fast), s.c.response_s))),
+        },
+    )
+
+
+def _first_completions(scope: Scope) -> Any:
+    """Each job's first completion: its moment (on the device's clock when there is one) and outcome."""
+    moment = sa.func.coalesce(m.JobCompletion.reported_at, m.JobCompletion.completed_at)
+    ranked = sa.select(
+        m.JobCompletion.job_id,
+        moment.label("at"),
+        m.JobCompletion.outcome,
+        sa.func.row_number()
+        .over(partition_by=m.JobCompletion.job_id, order_by=(moment, m.JobCompletion.created_at))
+        .label("n"),
+    ).subquery()
+    return sa.select(ranked.c.job_id, ranked.c.at, ranked.c.outcome).where(ranked.c.n == 1).subquery()
+
+
+def _deadlines(scope: Scope) -> list[Query]:
+    appointments, scheduled = _responses(scope)
+    responded = _earliest(appointments.c.at, scheduled.c.at)
+    first = _first_completions(scope)
+    now = sa.literal(scope.now, m.Job.respond_by.type)
+    not_cancelled = m.Job.status != JobStatus.CANCELLED
+    respond = (
+        _job_source(
+            scope,
+            m.Job.respond_by,
+            sa.case((responded <= m.Job.respond_by, 1), else_=0).label("met"),
+            sa.case((sa.or_(responded <= m.Job.respond_by, m.Job.respond_by < now), 1), else_=0).label("due"),
+        )
+        .outerjoin(appointments, appointments.c.job_id == m.Job.id)
+        .outerjoin(scheduled, scheduled.c.job_id == m.Job.id)
+        .where(not_cancelled)
+    )
+    resolve = (
+        _job_source(
+            scope,
+            m.Job.resolve_by,
+            sa.case((first.c.at <= m.Job.resolve_by, 1), else_=0).label("met"),
+            sa.case((sa.or_(first.c.at <= m.Job.resolve_by, m.Job.resolve_by < now), 1), else_=0).label(
+                "due"
+            ),
+        )
+        .outerjoin(first, first.c.job_id == m.Job.id)
+        .where(not_cancelled)
+    )
+    measures = {
+        "deadlines": lambda s: _sum(s.c.due),
+        "deadlines_met": lambda s: _sum(s.c.met),
+    }
+    return [_grouped(scope, respond, measures), _grouped(scope, resolve, measures)]
+
+
+def _completed_jobs(scope: Scope) -> Query:
+    first = _first_completions(scope)
+    reopened = (
+        sa.select(m.JobStatusEvent.job_id, sa.func.min(m.JobStatusEvent.occurred_at).label("at"))
+        .where(m.JobStatusEvent.to_status == JobStatus.REOPENED)
+        .group_by(m.JobStatusEvent.job_id)
+        .subquery()
+    )
+    origin = sa.orm.aliased(m.Job)
+    returns = (
+        sa.select(origin.origin_job_id.label("job_id"), sa.func.min(origin.created_at).label("at"))
+        .where(origin.origin_job_id.is_not(None))
+        .group_by(origin.origin_job_id)
+        .subquery()
+    )
+    window = scope.first_fix_window_s
+
+    def back_within(at: Any) -> ColumnElement[bool]:
+        return sa.and_(at.is_not(None), seconds_between(first.c.at, at) <= window)
+
+    fixed = sa.and_(
+        m.Job.origin_job_id.is_(None),
+        first.c.outcome == CompletionOutcome.FIXED,
+        sa.not_(back_within(reopened.c.at)),
+        sa.not_(back_within(returns.c.at)),
+    )
+    source = (
+        _job_source(
+            scope,
+            first.c.at,
+            m.Job.origin_job_id.is_(None).label("first_visit"),
+            sa.case((fixed, 1), else_=0).label("fixed"),
+            sa.case((reopened.c.at > first.c.at, 1), else_=0).label("reopened"),
+            m.Job.value_cents.label("value_cents"),
+        )
+        .join(first, first.c.job_id == m.Job.id)
+        .outerjoin(reopened, reopened.c.job_id == m.Job.id)
+        .outerjoin(returns, returns.c.job_id == m.Job.id)
+    )
+    return _grouped(
+        scope,
+        source,
+        {
+            "jobs_completed": lambda s: sa.func.count(),
+            "reopened": lambda s: _sum(s.c.reopened),
+            "first_visits": lambda s: _count_if(s.c.first_visit),
+            "first_visits_fixed": lambda s: _sum(s.c.fixed),
+            "value_cents": lambda s: _sum(s.c.value_cents),
+        },
+    )
+
+
+def _visits(scope: Scope) -> Query:
+    c = m.JobCompletion
+    began = sa.func.coalesce(c.arrived_at, c.reported_at, c.completed_at)
+    valued = m.Job.value_cents.is_not(None)
+    source = (
+        sa.select(
+            m.Job.territory_id.label("territory_id"),
+            m.Job.service_type_id.label("service_type_id"),
+            began.label("at"),
+            m.Territory.timezone.label("zone"),
+            c.on_site_s,
+            c.travel_s,
+            c.travel_m,
+            valued.label("valued"),
+        )
+        .join(m.Job, m.Job.id == c.job_id)
+        .join(m.Territory, m.Territory.id == m.Job.territory_id)
+        .where(began >= scope.utc_from, began < scope.utc_to, *_job_filters(scope, m.Job, c.technician_id))
+    )
+    return _grouped(
+        scope,
+        source,
+        {
+            "visits": lambda s: sa.func.count(),
+            "on_site_s": lambda s: _sum(s.c.on_site_s),
+            "travel_s": lambda s: _sum(s.c.travel_s),
+            "travelled": lambda s: _count_if(s.c.travel_s.is_not(None)),
+            "travel_m": lambda s: _sum(s.c.travel_m),
+            "valued_on_site_s": lambda s: _sum(sa.case((s.c.valued, s.c.on_site_s))),
+            "valued_travel_m": lambda s: _sum(sa.case((s.c.valued, s.c.travel_m))),
+        },
+    )
+
+
+def _arrivals(scope: Scope) -> Query:
+    e = m.JobStatusEvent
+    moment = sa.func.coalesce(e.reported_at, e.occurred_at)
+    arrived = (
+        sa.select(e.job_id, sa.func.min(moment).label("at"))
+        .where(e.to_status == JobStatus.ON_SITE, e.occurred_at >= scope.utc_from)
+        .group_by(e.job_id)
+        .subquery()
+    )
+    a = m.Appointment
+    source = (
+        _job_source(
+            scope,
+            arrived.c.at,
+            sa.and_(arrived.c.at >= a.window_start, arrived.c.at <= a.window_end).label("on_time"),
+        )
+        .join(arrived, arrived.c.job_id == m.Job.id)
+        .join(a, sa.and_(a.job_id == m.Job.id, a.status == "confirmed"))
+    )
+    return _grouped(
+        scope,
+        source,
+        {"arrivals": lambda s: sa.func.count(), "on_time": lambda s: _count_if(s.c.on_time)},
+    )
+
+
+def _complaint_source(scope: Scope, at: Any, *columns: Any) -> Query:
+    c = m.Complaint
+    return (
+        sa.select(
+            c.territory_id.label("territory_id"),
+            m.Job.service_type_id.label("service_type_id"),
+            at.label("at"),
+            m.Territory.timezone.label("zone"),
+            *columns,
+        )
+        .join(m.Territory, m.Territory.id == c.territory_id)
+        .outerjoin(m.Job, m.Job.id == c.job_id)
+        .outerjoin(m.Assignment, m.Assignment.job_id == m.Job.id)
+        .where(at >= scope.utc_from, at < scope.utc_to, *_complaint_filters(scope))
+    )
+
+
+def _complaint_filters(scope: Scope) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if scope.territory_ids is not None:
+        where.append(m.Complaint.territory_id.in_(scope.territory_ids))
+    if scope.service_type_id is not None:
+        where.append(m.Job.service_type_id == scope.service_type_id)
+    if scope.technician_id is not None:
+        where.append(m.Assignment.technician_id == scope.technician_id)
+    return where
+
+
+def _complaints(scope: Scope) -> list[Query]:
+    c = m.Complaint
+    received = _grouped(
+        scope, _complaint_source(scope, c.received_at), {"complaints": lambda s: sa.func.count()}
+    )
+    resolved = _grouped(
+        scope,
+        _complaint_source(
+            scope, c.resolved_at, seconds_between(c.received_at, c.resolved_at).label("resolution_s")
+        ).where(c.resolved_at.is_not(None)),
+        {
+            "complaints_resolved": lambda s: sa.func.count(),
+            "resolution_s": lambda s: _sum(s.c.resolution_s),
+        },
+    )
+    return [received, resolved]
+
+
+def _shifts(scope: Scope) -> Query | None:
+    # Shift time cannot be split by service type: with that filter there is no utilization.
+    if scope.service_type_id is not None:
+        return None
+    s, t = m.Shift, m.Technician
+    breaks = (
+        sa.select(m.ShiftBreak.shift_id, sa.func.sum(m.ShiftBreak.duration_s).label("s"))
+        .group_by(m.ShiftBreak.shift_id)
+        .subquery()
+    )
+    where: list[ColumnElement[bool]] = [s.starts_at >= scope.utc_from, s.starts_at < scope.utc_to]
+    if scope.territory_ids is not None:
+        where.append(t.territory_id.in_(scope.territory_ids))
+    if scope.technician_id is not None:
+        where.append(s.technician_id == scope.technician_id)
+    source = (
+        sa.select(
+            t.territory_id.label("territory_id"),
+            sa.null().label("service_type_id"),
+            s.starts_at.label("at"),
+            m.Territory.timezone.label("zone"),
+            (seconds_between(s.starts_at, s.ends_at) - sa.func.coalesce(breaks.c.s, 0)).label("worked_s"),
+        )
+        .join(t, t.id == s.technician_id)
+        .join(m.Territory, m.Territory.id == t.territory_id)
+        .outerjoin(breaks, breaks.c.shift_id == s.id)
+        .where(*where)
+    )
+    return _grouped(scope, source, {"shift_s": lambda q: _sum(q.c.worked_s)})
+
+
+def statements(scope: Scope) -> list[Query]:
+    found = [
+        _ratings(scope),
+        _response_times(scope),
+        *_deadlines(scope),
+        _completed_jobs(scope),
+        _visits(scope),
+        _arrivals(scope),
+        *_complaints(scope),
+        _shifts(scope),
+    ]
+    return [s for s in found if s is not None]
+
+
+_INTEGER_FIELDS = {name for name, kind in Tally.__annotations__.items() if kind == "int"}
+
+
+async def tallies(session: AsyncSession, scope: Scope) -> dict[GroupKey, Tally]:
+    """Every statement's rows, added up by (territory, service type, week, in period)."""
+    found: dict[GroupKey, Tally] = {}
+    for statement in statements(scope):
+        for row in (await session.execute(statement)).mappings():
+            key = (row["territory_id"], row["service_type_id"], _as_date(row["week"]), bool(row["in_period"]))
+            tally = found.setdefault(key, Tally())
+            for name, value in row.items():
+                if name in _MEASURES:
+                    whole = round(value) if name in _INTEGER_FIELDS else float(value)
+                    setattr(tally, name, getattr(tally, name) + whole)
+    return found
+
+
+_MEASURES = set(Tally.__dataclass_fields__)
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Percentile:
+    """The 90th percentile of response times for one grouping: `dim` is `all`, `territory`, `service_type` or
+    `week`, `key` the group's id or week, `fast` the channel group."""
+
+    dim: str
+    key: uuid.UUID | dt.date | None
+    fast: bool
+    seconds: float
+
+
+def _percentile_statement(scope: Scope) -> Query:
+    src = _response_source(scope).subquery()
+    day = local_date(src.c.at, src.c.zone)
+    in_period = sa.and_(day >= scope.start, day < scope.end, src.c.response_s.is_not(None))
+    in_trend = sa.and_(day >= scope.trend_start, day < scope.trend_end, src.c.response_s.is_not(None))
+    none_id = sa.cast(sa.null(), m.Job.territory_id.type)
+    none_day = sa.cast(sa.null(), sa.Date())
+    week = local_week(src.c.at, src.c.zone)
+
+    def part(dim: str, territory: Any, service_type: Any, when: Any, where: Any) -> Query:
+        return sa.select(
+            sa.literal(dim).label("dim"),
+            territory.label("territory_id"),
+            service_type.label("service_type_id"),
+            when.label("week"),
+            src.c.fast,
+            src.c.response_s,
+        ).where(where)
+
+    union = sa.union_all(
+        part("all", none_id, none_id, none_day, in_period),
+        part("territory", src.c.territory_id, none_id, none_day, in_period),
+        part("service_type", none_id, src.c.service_type_id, none_day, in_period),
+        part("week", none_id, none_id, week, in_trend),
+    ).subquery()
+    partition = (union.c.dim, union.c.territory_id, union.c.service_type_id, union.c.week, union.c.fast)
+    ranked = sa.select(
+        union,
+        sa.func.row_number().over(partition_by=partition, order_by=union.c.response_s).label("rank"),
+        sa.func.count().over(partition_by=partition).label("n"),
+    ).subquery()
+    # Nearest rank: the smallest time that at least 90 % of the responses took no longer than.
+    return sa.select(ranked).where(ranked.c.rank == (9 * ranked.c.n + 9) // 10)
+
+
+async def percentiles(session: AsyncSession, scope: Scope) -> list[Percentile]:
+    found = []
+    for row in (await session.execute(_percentile_statement(scope))).mappings():
+        key: uuid.UUID | dt.date | None = {
+            "all": None,
+            "territory": row["territory_id"],
+            "service_type": row["service_type_id"],
+            "week": _as_date(row["week"]) if row["week"] is not None else None,
+        }[row["dim"]]
+        found.append(Percentile(row["dim"], key, bool(row["fast"]), float(row["response_s"])))
+    return found
