@@ -32,6 +32,7 @@ from api.controllers.directory import (
 )
 from api.controllers.fieldwork import FieldReportController, SyncExceptionController
 from api.controllers.jobs import IntakeController, JobController
+from api.controllers.kpis import KpiController
 from api.controllers.outbox import OutboxController
 from api.controllers.pages import PageController
 from api.controllers.plans import PlanController
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             PublicRequestController,
             SyncExceptionController,
             OutboxController,
+            KpiController,
             AttachmentController,
             CustomerController,
             SiteController,

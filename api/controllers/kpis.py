@@ -1,0 +1,153 @@
+"""KPIs for dispatchers and managers: the figures, their export, and the settings behind them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, MediaType, Response, get, patch
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import ADMIN, OFFICE
+from api.kpi_export import to_csv
+from api.schemas.kpis import GroupOut, KpiFiltersOut, KpiOut, KpiReportOut, KpiSettingsOut, KpiSettingsPatch
+from domain import models as m
+from domain.kpis.definitions import DEFINITIONS, targets
+from domain.kpis.report import MAX_WEEKS, KpiQuery, KpiReport, kpi_report
+from domain.principal import Principal
+from domain.services import kpi_settings
+
+DEFAULT_DAYS = 28
+
+Start = Annotated[
+    dt.date | None,
+    Parameter(query="from", description="First local date of the period (default: 27 days before `to`)"),
+]
+End = Annotated[
+    dt.date | None,
+    Parameter(query="to", description="Last local date of the period, included (default: today)"),
+]
+Weeks = Annotated[
+    int, Parameter(ge=1, le=MAX_WEEKS, description="Weeks of trend, ending with the week of `to`")
+]
+
+
+def _query(
+    start: dt.date | None,
+    end: dt.date | None,
+    weeks: int,
+    territory_id: uuid.UUID | None,
+    service_type_id: uuid.UUID | None,
+    technician_id: uuid.UUID | None,
+) -> KpiQuery:
+    end = end or dt.datetime.now(dt.UTC).date()
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    return KpiQuery(start, end, weeks, territory_id, service_type_id, technician_id)
+
+
+def report_out(report: KpiReport) -> KpiReportOut:
+    return KpiReportOut(
+        start=report.start,
+        end=report.end,
+        weeks=report.weeks,
+        kpis=[KpiOut(**dataclasses.asdict(k)) for k in report.kpis],
+        territories=[GroupOut(**dataclasses.asdict(g)) for g in report.territories],
+        service_types=[GroupOut(**dataclasses.asdict(g)) for g in report.service_types],
+        filters=KpiFiltersOut(**report.filters),
+        first_fix_window_days=report.first_fix_window_days,
+        labour_rate_cents_per_hour=report.labour_rate_cents_per_hour,
+        travel_rate_cents_per_km=report.travel_rate_cents_per_km,
+        currency=report.currency,
+        computed_at=report.computed_at,
+    )
+
+
+def settings_out(row: m.KpiSettings) -> KpiSettingsOut:
+    return KpiSettingsOut(
+        first_fix_window_days=row.first_fix_window_days,
+        labour_rate_cents_per_hour=row.labour_rate_cents_per_hour,
+        travel_rate_cents_per_km=row.travel_rate_cents_per_km,
+        currency=row.currency,
+        targets=targets(row.targets),
+        default_targets={d.key: d.target for d in DEFINITIONS},
+        updated_at=row.updated_at,
+    )
+
+
+class KpiController(Controller):
+    path = "/api/kpis"
+    tags = ["kpis"]
+    guards = [OFFICE]
+
+    @get(
+        operation_id="GetKpis",
+        summary="Every KPI over a period, with its target, its weekly trend and the worst groups",
+        description=(
+            "Computed from the recorded events at the time of asking (docs/kpis.md has each rule). A dispatcher's "
+            "figures cover their territories; a territory or technician they cannot see is a 404. Dates are local "
+            "to each territory."
+        ),
+    )
+    async def get_kpis(
+        self,
+        principal: Principal,
+        db_session: AsyncSession,
+        start: Start = None,
+        end: End = None,
+        weeks: Weeks = 8,
+        territory_id: uuid.UUID | None = None,
+        service_type_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+    ) -> KpiReportOut:
+        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
+        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+        return report_out(report)
+
+    @get(
+        "/export",
+        operation_id="ExportKpis",
+        summary="The same figures as a file: CSV (a row per KPI and period, week, territory or service type) or JSON",
+        media_type="text/csv",
+    )
+    async def export_kpis(
+        self,
+        principal: Principal,
+        db_session: AsyncSession,
+        start: Start = None,
+        end: End = None,
+        weeks: Weeks = 8,
+        territory_id: uuid.UUID | None = None,
+        service_type_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+        file_format: Annotated[Literal["csv", "json"], Parameter(query="format")] = "csv",
+    ) -> Response[bytes]:
+        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
+        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+        name = f"kpis-{report.start.isoformat()}-{report.end.isoformat()}.{file_format}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if file_format == "json":
+            body = msgspec.json.encode(report_out(report))
+            return Response(body, media_type=MediaType.JSON, headers=headers)
+        return Response(to_csv(report).encode(), media_type="text/csv", headers=headers)
+
+    @get(
+        "/settings",
+        operation_id="GetKpiSettings",
+        summary="The KPI targets, the first-fix window and the rates that price a visit",
+    )
+    async def get_settings(self, db_session: AsyncSession) -> KpiSettingsOut:
+        return settings_out(await kpi_settings.current(db_session))
+
+    @patch(
+        "/settings",
+        operation_id="SetKpiSettings",
+        guards=[ADMIN],
+        summary="Change targets, the first-fix window or the rates (admin); a target set to null is the default again",
+    )
+    async def set_settings(self, data: KpiSettingsPatch, db_session: AsyncSession) -> KpiSettingsOut:
+        changes = {f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not None}
+        return settings_out(await kpi_settings.update(db_session, changes))
