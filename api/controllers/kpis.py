@@ -21,15 +21,13 @@ from domain.kpis.report import MAX_WEEKS, KpiQuery, KpiReport, kpi_report
 from domain.principal import Principal
 from domain.services import kpi_settings
 
-DEFAULT_DAYS = 28
-
 Start = Annotated[
     dt.date | None,
     Parameter(query="from", description="First local date of the period (default: 27 days before `to`)"),
 ]
 End = Annotated[
     dt.date | None,
-    Parameter(query="to", description="Last local date of the period, included (default: today)"),
+    Parameter(query="to", description="Last local date of the period, included (default: today, local)"),
 ]
 Weeks = Annotated[
     int, Parameter(ge=1, le=MAX_WEEKS, description="Weeks of trend, ending with the week of `to`")
@@ -44,8 +42,6 @@ def _query(
     service_type_id: uuid.UUID | None,
     technician_id: uuid.UUID | None,
 ) -> KpiQuery:
-    end = end or dt.datetime.now(dt.UTC).date()
-    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     return KpiQuery(start, end, weeks, territory_id, service_type_id, technician_id)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +25,16 @@ MAX_DAYS = 366 * 2
 MAX_WEEKS = 52
 
 
+DEFAULT_DAYS = 28
+
+
 @dataclass(frozen=True, slots=True)
 class KpiQuery:
-    """Local dates, both ends included; `weeks` of trend ending with the week of `end`."""
+    """Local dates, both ends included; `weeks` of trend ending with the week of `end`. Without an end, the period
+    ends today where the asker's territories are; without a start, it is the 28 days up to the end."""
 
-    start: dt.date
-    end: dt.date
+    start: dt.date | None = None
+    end: dt.date | None = None
     weeks: int = 8
     territory_id: uuid.UUID | None = None
     service_type_id: uuid.UUID | None = None
@@ -83,11 +88,29 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-async def _check_filters(session: AsyncSession, principal: Principal, query: KpiQuery) -> None:
-    if query.end < query.start:
+async def _today(session: AsyncSession, scope: frozenset[uuid.UUID] | None, now: dt.datetime) -> dt.date:
+    """Today where the territories in scope are: the latest local date among their zones (a report asked for at
+    23:30 UTC already includes the Paris morning's work)."""
+    statement = sa.select(m.Territory.timezone).distinct()
+    if scope is not None:
+        statement = statement.where(m.Territory.id.in_(scope))
+    zones = list(await session.scalars(statement)) or ["UTC"]
+    return max(now.astimezone(ZoneInfo(zone)).date() for zone in zones)
+
+
+async def _period(
+    session: AsyncSession, principal: Principal, query: KpiQuery, now: dt.datetime
+) -> tuple[dt.date, dt.date]:
+    end = query.end or await _today(session, _territory_scope(principal, query), now)
+    start = query.start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
         raise InvalidInput("end", "the period ends before it starts")
-    if (query.end - query.start).days >= MAX_DAYS:
+    if (end - start).days >= MAX_DAYS:
         raise InvalidInput("end", f"a period is at most {MAX_DAYS} days")
+    return start, end
+
+
+async def _check_filters(session: AsyncSession, principal: Principal, query: KpiQuery) -> None:
     if not 1 <= query.weeks <= MAX_WEEKS:
         raise InvalidInput("weeks", f"the trend covers 1 to {MAX_WEEKS} weeks")
     if query.territory_id is not None:
@@ -152,14 +175,15 @@ async def kpi_report(
     session: AsyncSession, principal: Principal, query: KpiQuery, *, now: dt.datetime
 ) -> KpiReport:
     await _check_filters(session, principal, query)
+    start, end = await _period(session, principal, query, now)
     settings = await kpi_settings.current(session)
     goals = targets(settings.targets)
     rates = Rates(settings.labour_rate_cents_per_hour, settings.travel_rate_cents_per_km)
-    trend_end = _monday(query.end) + dt.timedelta(days=7)
+    trend_end = _monday(end) + dt.timedelta(days=7)
     weeks = [trend_end - dt.timedelta(days=7 * (query.weeks - i)) for i in range(query.weeks)]
     scope = Scope(
-        start=query.start,
-        end=query.end + dt.timedelta(days=1),
+        start=start,
+        end=end + dt.timedelta(days=1),
         trend_start=weeks[0],
         trend_end=trend_end,
         now=now,
@@ -204,8 +228,8 @@ async def kpi_report(
         for d in DEFINITIONS
     ]
     return KpiReport(
-        start=query.start,
-        end=query.end,
+        start=start,
+        end=end,
         weeks=weeks,
         kpis=kpis,
         territories=_groups(
