@@ -39,6 +39,7 @@ from api.controllers.plans import PlanController
 from api.controllers.slots import SlotController, on_slot_taken
 from api.controllers.sync import READ_ONLY_POSTS, AttachmentController, SyncController
 from api.controllers.system import SystemController
+from api.controllers.warnings import WarningController
 from api.deps import provide_keys, provide_principal, provide_session
 from api.idempotency import KeyReused, Replay, capture_response, on_key_reused, on_replay
 from api.openapi import refine
@@ -47,6 +48,7 @@ from api.planning.slots import SlotTaken
 from api.problems import EXCEPTION_HANDLERS
 from api.settings import Settings
 from api.strict_body import check_body
+from api.warning_watch import start_warning_watch, stop_warning_watch
 from api.worker import start_outbox_worker, stop_outbox_worker
 from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "certificate_limiter": LoginLimiter(CHECKS_PER_MINUTE, what="too many certificate checks"),
         "sqlite_writers": sqlite_writers,
         "outbox_worker": None,
+        "warning_watch": None,
         "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
         "blob_store": LocalBlobStore(settings.data_dir / "attachments"),
         "server_keys": load_or_create(settings.data_dir / "keys"),
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             SyncExceptionController,
             OutboxController,
             KpiController,
+            WarningController,
             AttachmentController,
             CustomerController,
             SiteController,
@@ -146,8 +150,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             "keys": Provide(provide_keys, sync_to_thread=False),
         },
         on_app_init=[jwt_auth.on_app_init],
-        on_startup=[fail_interrupted_plans, start_outbox_worker],
-        on_shutdown=[stop_outbox_worker, dispose_engine],
+        on_startup=[fail_interrupted_plans, start_outbox_worker, start_warning_watch],
+        on_shutdown=[stop_warning_watch, stop_outbox_worker, dispose_engine],
         middleware=[write_intent_middleware],
         exception_handlers={
             **EXCEPTION_HANDLERS,

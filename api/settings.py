@@ -69,6 +69,9 @@ class Settings:
     # sends nothing behind its back.
     outbox_worker: bool = False
     outbox_poll_s: float = 5.0
+    # The early-warning watch (api.warning_watch): off unless asked for, like the sender.
+    warnings_watch: bool = False
+    warnings_interval_s: float = 60.0
 
     @property
     def public_base_url(self) -> str:
@@ -101,6 +104,8 @@ class Settings:
             "public_url": env.get("FIELDWORK_PUBLIC_URL", ""),
             "outbox_worker": _flag(env, "FIELDWORK_OUTBOX_WORKER", default=True),
             "outbox_poll_s": float(env.get("FIELDWORK_OUTBOX_POLL_S", "5")),
+            "warnings_watch": _flag(env, "FIELDWORK_WARNINGS_WATCH", default=True),
+            "warnings_interval_s": float(env.get("FIELDWORK_WARNINGS_INTERVAL_S", "60")),
         }
         values.update(overrides)
         if not values.get("jwt_secret"):

@@ -99,6 +99,8 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "ResolveSyncException": OFFICE,
     "ListOutboxMessages": OFFICE,
     "RetryOutboxMessage": OFFICE,
+    "ListWarnings": OFFICE,
+    "AcknowledgeWarning": OFFICE,
     "ListCustomers": OFFICE,
     "GetCustomer": OFFICE,
     "CreateCustomer": OFFICE,
