@@ -40,8 +40,12 @@ class CompletionOut(Read, frozen=True):
     completed_at: dt.datetime
     latitude: float | None
     longitude: float | None
+    # When the visit began (arrival on site), on the device's clock when the move came from one.
+    arrived_at: dt.datetime | None
     on_site_s: int | None
     travel_s: int | None
+    # Road distance estimated from where the technician set out (the last site, or home).
+    travel_m: int | None
     sign_off: SignOff
     follow_up_job_id: uuid.UUID | None
     certificate_url: str

@@ -66,6 +66,8 @@ class JobOut(Read, frozen=True):
     tools: list[str]
     suggested_service_type_codes: list[str]
     assignment: AssignmentOut | None
+    # What the job is worth, in cents, when known (its service type's price; 0 for follow-ups and rework).
+    value_cents: int | None
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from geopy.distance import great_circle
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -316,6 +317,10 @@ def test_time_on_site_and_travel_are_measured_from_the_status_moves(
     assert done.status_code == 200, done.text
     assert done.json()["travel_s"] == 30 * 60
     assert 90 * 60 <= done.json()["on_site_s"] <= 90 * 60 + 60
+    assert dt.datetime.fromisoformat(done.json()["arrived_at"]) == when[JobStatus.ON_SITE]
+    # From the technician's home base (no job completed before), by road: the straight line and a third.
+    home, site = (45.75, 4.84), (45.781, 4.84)
+    assert done.json()["travel_m"] == round(great_circle(home, site).meters * 1.3)
 
 
 # Online: who may complete, and when -----------------------------------------------------------------------------
@@ -496,5 +501,6 @@ def test_offline_times_are_taken_on_the_devices_clock(
     (done,) = fetch(sessionmaker, sa.select(m.JobCompletion).where(m.JobCompletion.job_id == uuid.UUID(job)))
     assert done.travel_s == 60 * 60
     assert done.on_site_s == 90 * 60
+    assert done.arrived_at == now - dt.timedelta(minutes=120)
     assert done.reported_at == now - dt.timedelta(minutes=30)
     assert done.sign_off is SignOff.REMOTE_PENDING

@@ -308,10 +308,25 @@ def test_with_a_service_type_the_job_is_classified_at_once(
     assert job["checklist"] == ["Water isolated", "Repair tested"]
     assert (job["parts"], job["tools"]) == (["PTFE tape"], ["Pipe cutter"])
     assert job["priority"] == "urgent", "the type's default priority"
+    assert job["value_cents"] is None, "the type has no price"
     received = received_at(sessionmaker, out["service_request_id"])
     terms = DEFAULT_SLA[Priority.URGENT]
     assert at(job["respond_by"]) == received + dt.timedelta(seconds=terms.respond_within_s)
     assert at(job["resolve_by"]) == received + dt.timedelta(seconds=terms.resolve_within_s)
+
+
+def test_a_classified_job_is_worth_its_service_type_s_price(
+    client: TestClient[Any], auth: Any, world: World
+) -> None:
+    priced = client.patch(
+        f"/api/service-types/{world.service_types['leak-repair']}",
+        headers=auth("admin"),
+        json={"price_cents": 12_000},
+    )
+    assert priced.status_code == 200, priced.text
+    assert priced.json()["price_cents"] == 12_000
+    out = taken(client, auth("disp_north"), service_type_id=str(world.service_types["leak-repair"]))
+    assert out["job"]["value_cents"] == 12_000
 
 
 def test_a_given_priority_overrides_the_types_default_and_sets_the_deadlines(
