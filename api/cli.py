@@ -161,6 +161,24 @@ async def _sync_maintain(url: str, horizon_days: int) -> int:
     return 0
 
 
+async def _warnings(url: str) -> int:
+    import datetime as dt
+
+    from api.warning_watch import evaluate_once
+
+    engine = create_engine(url)
+    try:
+        maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+        report = await evaluate_once(maker, now=dt.datetime.now(dt.UTC))
+    finally:
+        await engine.dispose()
+    print(
+        f"early warnings: {report.raised} raised ({report.notified} e-mails queued), {report.updated} updated, "
+        f"{report.cleared} cleared, {report.open} open"
+    )
+    return 0
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -263,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=["maintain"], help="drop old finished jobs from scopes, prune old tombstones"
     )
     sync.add_argument("--horizon-days", type=int, default=90, help="tombstones kept this long (default 90)")
+    sub.add_parser(
+        "warnings", help="evaluate the early warnings once (what the server's watch does every minute)"
+    )
     check = sub.add_parser(
         "verify-certificate",
         help="check a completion certificate (HTML or PDF) against the database; exit 0 valid, 1 altered, 2 unreadable",
@@ -301,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sync_maintain(url, args.horizon_days))
         case "verify-certificate":
             return _verify_certificate(url, args.file, args.json)
+        case "warnings":
+            return asyncio.run(_warnings(url))
     return 2
 
 
