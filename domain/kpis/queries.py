@@ -327,9 +327,19 @@ def _visits(scope: Scope) -> Query:
 def _arrivals(scope: Scope) -> Query:
     e = m.JobStatusEvent
     moment = sa.func.coalesce(e.reported_at, e.occurred_at)
+    # Each job's first arrival ever, looked for among the jobs reached in the range: the range alone would make a
+    # reopened job's second arrival its first, and the answer depend on how far back the trend reaches.
+    reached = sa.orm.aliased(m.JobStatusEvent)
     arrived = (
         sa.select(e.job_id, sa.func.min(moment).label("at"))
-        .where(e.to_status == JobStatus.ON_SITE, e.occurred_at >= scope.utc_from)
+        .where(
+            e.to_status == JobStatus.ON_SITE,
+            e.job_id.in_(
+                sa.select(reached.job_id).where(
+                    reached.to_status == JobStatus.ON_SITE, reached.occurred_at >= scope.utc_from
+                )
+            ),
+        )
         .group_by(e.job_id)
         .subquery()
     )
