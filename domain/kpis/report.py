@@ -159,10 +159,18 @@ def _groups(
     result = []
     for key, tally in tallies.items():
         values = figures(tally, rates, _p90(found, dim, key))
+        # Every kind of event counted: a territory that only missed deadlines is a group (the worst one).
         sample = (
-            tally.visits + tally.ratings + tally.complaints + tally.fast_responses + tally.other_responses
+            tally.visits
+            + tally.ratings
+            + tally.complaints
+            + tally.complaints_resolved
+            + tally.fast_responses
+            + tally.other_responses
+            + tally.deadlines
+            + tally.arrivals
         )
-        if sample == 0:
+        if sample == 0 and tally.jobs_completed == 0:
             continue  # shift time alone (utilization under no service type) is not a group
         code, name = names.get(key, ("-", "Unclassified")) if key is not None else ("-", "Unclassified")
         missed = [d.key for d in DEFINITIONS if _met(d.better, values[d.key].value, goals[d.key]) is False]
