@@ -1,5 +1,6 @@
 """Demo data that looks like a real operation: one city (Lyon), three territories, about 25 technicians,
-60 customers and 150 open jobs over today and tomorrow, some already assigned.
+60 customers and 150 open jobs over today and tomorrow, some already assigned, and six weeks of finished work
+before today (domain.demo_history) for the KPIs.
 
 Deterministic for a given day: the same seed builds the same operation.
 """
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import job_status
+from domain import demo_history, job_status
 from domain import models as m
 from domain.classification import DEFAULT_SLA, deadlines
 from domain.enums import Channel, JobStatus, Priority, Role
@@ -216,6 +217,19 @@ SERVICE_TYPES: tuple[
     ),
 )
 
+# What each service is charged, in cents (euros): a job's value, the denominator of the KPIs' cost ratio.
+PRICES = {
+    "boiler-service": 13_000,
+    "boiler-repair": 24_000,
+    "ac-repair": 22_000,
+    "electrical-fault": 15_000,
+    "ev-charger": 140_000,
+    "leak-repair": 18_000,
+    "drain-unblock": 12_000,
+    "appliance-repair": 14_000,
+    "lock-change": 16_000,
+}
+
 FIRST_NAMES = (
     "Camille",
     "Lucas",
@@ -302,6 +316,11 @@ UNTRIAGED = [
 ]
 
 
+def _part_time(technician_index: int) -> bool:
+    """Every seventh technician works 10:00 to 16:00, without a break."""
+    return technician_index % 7 == 6
+
+
 def _local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(TIMEZONE)).astimezone(
         dt.UTC
@@ -345,6 +364,7 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
             parts=parts,
             tools=tools,
             keywords=keywords,
+            price_cents=PRICES.get(code),
             skills=[m.ServiceTypeSkill(skill_id=skills[s].id, min_level=lvl) for s, lvl in needs.items()],
         )
     session.add_all(types.values())
@@ -390,7 +410,7 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
             ],
         )
         technicians.append(tech)
-        part_time = i % 7 == 6
+        part_time = _part_time(i)
         for day in days:
             start, end = (
                 (_local(day, 10), _local(day, 16)) if part_time else (_local(day, 8), _local(day, 17))
@@ -518,6 +538,7 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
             duration_s=service_type.default_duration_s if service_type else 3600,
             respond_by=due.respond_by,
             resolve_by=due.resolve_by,
+            value_cents=service_type.price_cents if service_type else None,
             checklist=list(service_type.checklist) if service_type else [],
             parts=list(service_type.parts) if service_type else [],
             tools=list(service_type.tools) if service_type else [],
@@ -570,7 +591,7 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
                         job.status = to
                 assigned += 1
     await session.flush()
-    return {
+    counts = {
         "territories": len(territories),
         "technicians": len(technicians),
         "customers": len(customers),
@@ -578,6 +599,68 @@ async def seed(session: AsyncSession, *, today: dt.date | None = None, rng_seed:
         "assigned": assigned,
         "users": len(users),
     }
+    world = _world(today, territories, technicians, users, list(types.values()), customers)
+    counts.update(await demo_history.seed_history(session, world, rng_seed=rng_seed))
+    return counts
+
+
+def _world(
+    today: dt.date,
+    territories: list[m.Territory],
+    technicians: list[m.Technician],
+    users: list[m.User],
+    types: list[m.ServiceType],
+    customers: list[tuple[m.Customer, list[m.Site]]],
+) -> demo_history.World:
+    """The seeded operation as the history needs it."""
+    index = {t.id: i for i, t in enumerate(territories)}
+    user_of = {u.technician_id: u.id for u in users if u.technician_id is not None}
+    local = {
+        u.territories[0].id: u.id for u in users if u.role is Role.DISPATCHER and len(u.territories) == 1
+    }
+    return demo_history.World(
+        today=today,
+        timezone=TIMEZONE,
+        territory_ids=tuple(t.id for t in territories),
+        territory_codes=tuple(t.code for t in territories),
+        dispatcher_ids=tuple(local[t.id] for t in territories),
+        technicians=tuple(
+            demo_history.Tech(
+                id=tech.id,
+                user_id=user_of[tech.id],
+                territory=index[tech.territory_id],
+                home=(tech.home_latitude, tech.home_longitude),
+                skills={s.skill_id: s.level for s in tech.skills},
+                part_time=_part_time(i),
+            )
+            for i, tech in enumerate(technicians)
+        ),
+        kinds=tuple(
+            demo_history.Kind(
+                id=t.id,
+                code=t.code,
+                duration_s=t.default_duration_s,
+                priority=t.default_priority,
+                needs=tuple((s.skill_id, s.min_level) for s in t.skills),
+                price_cents=t.price_cents,
+                checklist=tuple(t.checklist),
+                parts=tuple(t.parts),
+                tools=tuple(t.tools),
+            )
+            for t in types
+        ),
+        places=tuple(
+            demo_history.Place(
+                id=site.id,
+                customer_id=customer.id,
+                territory=index[site.territory_id],
+                point=(site.latitude, site.longitude),
+            )
+            for customer, sites in customers
+            for site in sites
+        ),
+        descriptions=PROBLEMS,
+    )
 
 
 def _least_loaded_qualified(

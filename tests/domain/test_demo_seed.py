@@ -1,4 +1,5 @@
-"""`fieldwork seed` on an empty database gives a believable operation that every demo login can use at once.
+"""`fieldwork seed` on an empty database gives a believable operation that every demo login can use at once, and
+six weeks of finished work before it for the KPIs.
 
 Seeding takes a few seconds, so it is done once for the module, in a database of its own (the shared test database
 is emptied before every test).
@@ -6,26 +7,41 @@ is emptied before every test).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import io
+import itertools
 import os
-from collections.abc import Iterator
-from typing import Any
+import statistics
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import cli
 from api.app import create_app
+from api.planning.problem_from_db import territory_problem
 from api.settings import Settings
 from domain import migrate
+from domain import models as m
 from domain.db import create_engine
-from domain.demo import DEMO_PASSWORD, TIMEZONE
+from domain.demo import DEMO_PASSWORD, PRICES, TIMEZONE
+from domain.enums import AppointmentStatus, ComplaintStatus, CompletionOutcome, JobStatus
+from domain.job_status import is_legal_history
+from sync.tables import BY_NAME, in_scope
 from tests.conftest import _postgres_database
 
 PARIS = ZoneInfo(TIMEZONE)
 OPEN = {"new", "scheduled", "dispatched", "en_route", "on_site", "in_progress", "on_hold", "reopened"}
+FINISHED = (JobStatus.COMPLETED, JobStatus.CLOSED, JobStatus.CANCELLED)
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +66,21 @@ def seeded(demo_url: str) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", demo_url)
         before = dt.datetime.now(PARIS).date()
-        code = cli.main(["--database-url", demo_url, "seed"])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["--database-url", demo_url, "seed"])
         after = dt.datetime.now(PARIS).date()
     assert code == 0
     if before != after:
         pytest.skip("the demo was seeded across midnight in Paris")
-    return {"today": before, "url": demo_url}
+    # "demo data seeded: 3 territories, 25 technicians, ..."
+    counts = {
+        name: int(number)
+        for number, name in (
+            part.split(" ", 1) for part in out.getvalue().split(": ", 1)[1].strip().split(", ")
+        )
+    }
+    return {"today": before, "url": demo_url, "counts": counts}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +108,10 @@ def as_user(client: TestClient[Any], email: str) -> dict[str, str]:
 
 
 def all_jobs(client: TestClient[Any], email: str) -> list[dict[str, Any]]:
-    response = client.get("/api/jobs", params={"limit": 200}, headers=as_user(client, email))
+    """The open jobs the user sees (the history's finished work is listed apart)."""
+    response = client.get(
+        "/api/jobs", params={"limit": 200, "status": sorted(OPEN)}, headers=as_user(client, email)
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["total"] <= 200
@@ -212,3 +240,250 @@ def test_seeding_again_is_refused_or_skipped_without_duplicating(
         assert cli.main(["--database-url", url, "seed"]) == 1
         assert cli.main(["--database-url", url, "seed", "--if-empty"]) == 0
     assert len(all_jobs(demo, "admin@example.com")) == before
+
+
+# The history -------------------------------------------------------------------------------------------------------
+
+
+def read(seeded: dict[str, Any], query: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(seeded["url"], poolclass=sa.pool.NullPool)
+        try:
+            async with AsyncSession(engine) as session:
+                return await query(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def history_jobs(seeded: dict[str, Any]) -> dict[uuid.UUID, m.Job]:
+    """The history is the finished work: today's operation has none."""
+
+    async def query(session: AsyncSession) -> dict[uuid.UUID, m.Job]:
+        found = await session.scalars(sa.select(m.Job).where(m.Job.status.in_(FINISHED)))
+        return {j.id: j for j in found}
+
+    return read(seeded, query)
+
+
+def rows(seeded: dict[str, Any], model: type[T]) -> list[T]:
+    async def query(session: AsyncSession) -> list[T]:
+        return list(await session.scalars(sa.select(model)))
+
+    return read(seeded, query)
+
+
+def events_by_job(seeded: dict[str, Any]) -> dict[uuid.UUID, list[m.JobStatusEvent]]:
+    found: dict[uuid.UUID, list[m.JobStatusEvent]] = defaultdict(list)
+    for event in sorted(rows(seeded, m.JobStatusEvent), key=lambda e: (e.occurred_at, e.created_at)):
+        found[event.job_id].append(event)
+    return found
+
+
+def first_arrival(events: list[m.JobStatusEvent]) -> dt.datetime | None:
+    return next((e.occurred_at for e in events if e.to_status is JobStatus.ON_SITE), None)
+
+
+def test_seed_counts_the_history(seeded: dict[str, Any]) -> None:
+    counts = seeded["counts"]
+    assert counts["jobs"] == 150
+    assert counts["history_days"] >= 25
+    assert counts["history_jobs"] == len(history_jobs(seeded))
+    assert counts["history_completed"] + counts["history_cancelled"] == counts["history_jobs"]
+    for key in ("ratings", "complaints", "late_arrivals", "follow_ups", "reopened", "cancelled"):
+        assert counts[f"history_{key}"] > 0, key
+
+
+def test_the_history_covers_every_working_day_of_the_last_five_weeks_and_more(seeded: dict[str, Any]) -> None:
+    today = seeded["today"]
+    shifts = rows(seeded, m.Shift)
+    shift_days = {s.starts_at.astimezone(PARIS).date() for s in shifts}
+    working_days = {
+        today - dt.timedelta(days=n) for n in range(1, 36) if (today - dt.timedelta(days=n)).weekday() < 5
+    }
+    assert working_days <= shift_days
+    assert all(day.weekday() < 5 for day in shift_days)
+    breaks = rows(seeded, m.ShiftBreak)
+    assert len(breaks) > len(shifts) / 2
+    completions = rows(seeded, m.JobCompletion)
+    visit_days = {c.completed_at.astimezone(PARIS).date() for c in completions}
+    assert min(visit_days) <= today - dt.timedelta(days=35)
+    assert max(c.completed_at for c in completions) < dt.datetime.now(dt.UTC)
+    assert working_days <= visit_days | {today - dt.timedelta(days=1)} | {today - dt.timedelta(days=2)}
+
+
+def test_history_jobs_are_classified_priced_booked_and_assigned(seeded: dict[str, Any]) -> None:
+    jobs = history_jobs(seeded)
+    types = {t.id: t for t in rows(seeded, m.ServiceType)}
+    assert {t.code: t.price_cents for t in types.values()} == PRICES
+    appointments = {a.job_id: a for a in rows(seeded, m.Appointment)}
+    assignments = {a.job_id: a for a in rows(seeded, m.Assignment)}
+    requests = {r.id: r for r in rows(seeded, m.ServiceRequest)}
+    for job in jobs.values():
+        assert job.service_type_id is not None
+        if job.origin_job_id is None:
+            assert job.value_cents == types[job.service_type_id].price_cents
+            assert job.service_request_id in requests
+        else:
+            assert job.origin_kind in ("follow_up", "rework")
+            assert job.value_cents == 0
+            assert jobs[job.origin_job_id].service_type_id == job.service_type_id
+        if job.status is not JobStatus.CANCELLED:
+            assert appointments[job.id].status is AppointmentStatus.CONFIRMED
+            assert job.id in assignments
+        assert job.respond_by < job.resolve_by
+    assert {r.channel for r in requests.values()} == {"phone", "email", "web", "chat", "app"}
+    cancelled = [j for j in jobs.values() if j.status is JobStatus.CANCELLED and j.id in appointments]
+    assert cancelled, "some cancelled after booking"
+    assert all(appointments[j.id].status is AppointmentStatus.CANCELLED for j in cancelled)
+
+
+def test_status_trails_are_whole_and_in_order(seeded: dict[str, Any]) -> None:
+    jobs = history_jobs(seeded)
+    events = events_by_job(seeded)
+    completions: dict[uuid.UUID, list[m.JobCompletion]] = defaultdict(list)
+    for c in sorted(rows(seeded, m.JobCompletion), key=lambda c: c.completed_at):
+        completions[c.job_id].append(c)
+    for job in jobs.values():
+        trail = events[job.id]
+        statuses = [e.to_status for e in trail]
+        assert trail[0].from_status is None
+        assert statuses[-1] is job.status
+        assert is_legal_history(statuses), statuses
+        for before, after in itertools.pairwise(trail):
+            assert before.occurred_at < after.occurred_at
+            assert after.from_status is before.to_status
+        if job.status is JobStatus.CANCELLED:
+            assert job.id not in completions
+            continue
+        visit = [
+            JobStatus.SCHEDULED,
+            JobStatus.DISPATCHED,
+            JobStatus.EN_ROUTE,
+            JobStatus.ON_SITE,
+            JobStatus.IN_PROGRESS,
+            JobStatus.COMPLETED,
+        ]
+        expected = [JobStatus.NEW, *visit] + [JobStatus.REOPENED, *visit] * statuses.count(JobStatus.REOPENED)
+        assert statuses in (expected, [*expected, JobStatus.CLOSED])
+        done = completions[job.id]
+        assert len(done) == statuses.count(JobStatus.COMPLETED)
+        assert [c.superseded_at is None for c in done] == [False] * (len(done) - 1) + [True]
+        arrivals = [e.occurred_at for e in trail if e.to_status is JobStatus.ON_SITE]
+        set_outs = [e.occurred_at for e in trail if e.to_status is JobStatus.EN_ROUTE]
+        finished = [e.occurred_at for e in trail if e.to_status is JobStatus.COMPLETED]
+        for completion, arrived, set_out, completed in zip(done, arrivals, set_outs, finished, strict=True):
+            assert completion.completed_at == completed
+            assert completion.arrived_at == arrived
+            assert set_out < arrived < completion.completed_at
+            assert completion.on_site_s == round((completed - arrived).total_seconds())
+            assert completion.travel_s == round((arrived - set_out).total_seconds())
+            assert completion.travel_m is not None
+            assert completion.travel_m >= 0  # 0 from one job to another at the same site
+
+
+def test_the_history_has_late_arrivals_follow_ups_reopened_and_cancelled_jobs(seeded: dict[str, Any]) -> None:
+    jobs = history_jobs(seeded)
+    events = events_by_job(seeded)
+    appointments = {a.job_id: a for a in rows(seeded, m.Appointment)}
+    late = on_time = 0
+    for job in jobs.values():
+        arrived = first_arrival(events[job.id])
+        if arrived is None:
+            continue
+        window = appointments[job.id]
+        if window.window_start <= arrived <= window.window_end:
+            on_time += 1
+        else:
+            late += 1
+    assert 0.02 < late / (late + on_time) < 0.2
+    follow_ups = [j for j in jobs.values() if j.origin_kind == "follow_up"]
+    assert follow_ups
+    completions = rows(seeded, m.JobCompletion)
+    asked = {c.follow_up_job_id for c in completions if c.outcome is CompletionOutcome.FOLLOW_UP}
+    assert asked == {j.id for j in follow_ups}
+    reopened = [j for j in jobs.values() if JobStatus.REOPENED in [e.to_status for e in events[j.id]]]
+    assert reopened
+    assert all(j.status in (JobStatus.COMPLETED, JobStatus.CLOSED) for j in reopened)
+    assert any(j.status is JobStatus.CANCELLED for j in jobs.values())
+    # Emergencies at night run past midnight.
+    assert any(
+        c.arrived_at is not None
+        and c.arrived_at.astimezone(PARIS).date() != c.completed_at.astimezone(PARIS).date()
+        for c in completions
+    )
+
+
+def test_most_completed_jobs_are_rated_mostly_well_and_better_over_the_weeks(seeded: dict[str, Any]) -> None:
+    jobs = history_jobs(seeded)
+    ratings = rows(seeded, m.Rating)
+    completed = [j for j in jobs.values() if j.status is not JobStatus.CANCELLED]
+    assert len(ratings) > 0.6 * len(completed)
+    assert {r.job_id for r in ratings} <= {j.id for j in completed}
+    scores = [r.score for r in ratings]
+    assert set(scores) == {1, 2, 3, 4, 5}
+    assert 0.7 < sum(s >= 4 for s in scores) / len(scores) < 0.95
+    ordered = sorted(ratings, key=lambda r: r.rated_at)
+    third = len(ordered) // 3
+    assert statistics.mean(r.score for r in ordered[:third]) < statistics.mean(
+        r.score for r in ordered[-third:]
+    )
+    # Lyon South is the territory that does worst.
+    territory = {t.id: t.code for t in rows(seeded, m.Territory)}
+    by_territory: dict[str, list[int]] = defaultdict(list)
+    for r in ratings:
+        by_territory[territory[jobs[r.job_id].territory_id]].append(r.score)
+    means = {code: statistics.mean(s) for code, s in by_territory.items()}
+    assert min(means, key=means.__getitem__) == "lyon-south"
+
+
+def test_complaints_are_mostly_handled_some_open_and_one_past_its_deadline(seeded: dict[str, Any]) -> None:
+    jobs = history_jobs(seeded)
+    complaints = rows(seeded, m.Complaint)
+    assert {c.category for c in complaints} == {"service", "technical", "billing"}
+    assert all(c.job_id in jobs for c in complaints)
+    handled = [c for c in complaints if c.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED)]
+    still_open = [
+        c
+        for c in complaints
+        if c.status in (ComplaintStatus.OPEN, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED)
+    ]
+    assert len(handled) > len(still_open) > 0
+    now = dt.datetime.now(dt.UTC)
+    for c in handled:
+        assert c.received_at < (c.responded_at or now) <= (c.resolved_at or now)
+    assert any(c.resolve_by < now for c in still_open), "one is past its resolve-by"
+    assert any(c.rework_job_id is not None for c in complaints)
+    actions = rows(seeded, m.ComplaintAction)
+    assert {a.complaint_id for a in actions} == {c.id for c in complaints}
+
+
+def test_nothing_in_the_history_is_open_work_today(seeded: dict[str, Any]) -> None:
+    history = set(history_jobs(seeded))
+    today = seeded["today"]
+
+    async def planned(session: AsyncSession) -> set[str]:
+        found: set[str] = set()
+        for territory in await session.scalars(sa.select(m.Territory)):
+            for day in (today, today + dt.timedelta(days=1)):
+                problem = await territory_problem(session, territory, day)
+                found |= {j.id for j in problem.problem.jobs}
+        return found
+
+    async def in_scopes(session: AsyncSession) -> set[uuid.UUID]:
+        jobs = BY_NAME["jobs"]
+        found: set[uuid.UUID] = set()
+        for technician_id in await session.scalars(sa.select(m.Technician.id)):
+            found |= set(
+                await session.scalars(sa.select(jobs.table.c.id).where(in_scope(jobs, technician_id)))
+            )
+        return found
+
+    plan_jobs = read(seeded, planned)
+    assert plan_jobs, "today's operation is planned"
+    assert not {uuid.UUID(j) for j in plan_jobs} & history
+    scoped = read(seeded, in_scopes)
+    assert scoped, "technicians hold today's work"
+    assert not scoped & history
+    assert len(scoped) == seeded["counts"]["assigned"]
