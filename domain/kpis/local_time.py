@@ -57,6 +57,9 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# A statement asks for the same row's day several times (its filter, its group, its period flag): remember the
+# last few thousand answers rather than parse and convert again.
+@functools.lru_cache(maxsize=8192)
 def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
     if stored is None or zone is None:
         return None
@@ -66,6 +69,7 @@ def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
     return moment.astimezone(_zone(zone)).date().isoformat()
 
 
+@functools.lru_cache(maxsize=8192)
 def _sqlite_local_week(stored: str | None, zone: str | None) -> str | None:
     day = _sqlite_local_date(stored, zone)
     if day is None:
