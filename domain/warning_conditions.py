@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import job_status, travel
 from domain import models as m
 from domain.arrivals import Prediction, Stop, behind_plan, minutes, predict
-from domain.enums import AppointmentStatus, ComplaintStatus, JobStatus, WarningKind
+from domain.enums import AppointmentStatus, JobStatus, WarningKind
+from domain.services.complaints import OPEN as OPEN_COMPLAINTS
 
 # How close an offered window may come before nobody confirming it is a warning.
 UNCONFIRMED_HORIZON = dt.timedelta(hours=24)
@@ -43,9 +44,6 @@ SYNC_EXCEPTION_AGE = dt.timedelta(minutes=30)
 
 UNDER_WAY = (JobStatus.EN_ROUTE, JobStatus.ON_SITE, JobStatus.IN_PROGRESS)
 PLANNED = (JobStatus.SCHEDULED, JobStatus.DISPATCHED, *UNDER_WAY)
-# The complaint statuses whose deadlines still run (domain.services.complaints.OPEN; imported from there, the
-# services package would import itself through this module).
-OPEN_COMPLAINTS = (ComplaintStatus.OPEN, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,8 @@ from domain.enums import AppointmentStatus, JobStatus, MessageChannel, MessageSt
 from domain.errors import Conflict, NotFound
 from domain.paging import page
 from domain.principal import Principal
-from domain.warning_conditions import OPEN_COMPLAINTS, PLANNED, UNDER_WAY, Condition, short
+from domain.services.complaints import OPEN as OPEN_COMPLAINTS
+from domain.warning_conditions import PLANNED, UNDER_WAY, Condition, short
 
 ACTOR = "system:warnings"
 TITLES = {
@@ -46,7 +47,6 @@ class Report:
     notified: int = 0
     # Warnings open after the pass.
     open: int = 0
-    raised_subjects: list[str] = field(default_factory=list)
 
 
 # Raising, notifying, refreshing, clearing -----------------------------------------------------------------------
@@ -143,7 +143,8 @@ async def _open_subject(session: AsyncSession, subject: str) -> uuid.UUID | None
 def _refresh(warning: m.EarlyWarning, condition: Condition) -> bool:
     """New figures for an open warning (no new notification); whether anything changed."""
     changed = False
-    for name in ("message", "details", "due_at"):
+    # The job may have changed hands or territory meanwhile: the warning follows it.
+    for name in ("message", "details", "due_at", "technician_id", "territory_id"):
         value = getattr(condition, name)
         if getattr(warning, name) != value:
             setattr(warning, name, value)
@@ -251,7 +252,6 @@ async def evaluate(session: AsyncSession, *, now: dt.datetime) -> Report:
             raised = await raise_warning(session, condition, now=now)
             if raised is not None:
                 report.raised += 1
-                report.raised_subjects.append(subject)
                 report.notified += await _notify(session, raised, now=now)
         elif _refresh(warning, condition):
             report.updated += 1
