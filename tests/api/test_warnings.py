@@ -67,6 +67,16 @@ def change(sessionmaker: Maker, what: Callable[[AsyncSession], Awaitable[Any]]) 
     return in_db(sessionmaker, what)
 
 
+def added(sessionmaker: Maker, row: Any) -> uuid.UUID:
+    """Insert `row` (made with its id) in a transaction of its own; its id."""
+
+    async def go(s: AsyncSession) -> None:
+        s.add(row)
+
+    change(sessionmaker, go)
+    return uuid.UUID(str(row.id))
+
+
 def all_warnings(sessionmaker: Maker) -> list[m.EarlyWarning]:
     found: list[m.EarlyWarning] = fetch(
         sessionmaker, sa.select(m.EarlyWarning).order_by(m.EarlyWarning.raised_at)
@@ -425,19 +435,16 @@ def test_the_technician_warning_of_a_past_day_clears_when_the_day_is_over(
 
 
 def _offer(sessionmaker: Maker, world: World, start: dt.datetime, status: AppointmentStatus) -> uuid.UUID:
-    async def go(s: AsyncSession) -> uuid.UUID:
-        appointment = m.Appointment(
+    return added(
+        sessionmaker,
+        m.Appointment(
             id=uuid.uuid4(),
             job_id=world.jobs["north_open"],
             window_start=start,
             window_end=start + 2 * HOUR,
             status=status,
-        )
-        s.add(appointment)
-        return appointment.id
-
-    appointment_id: uuid.UUID = change(sessionmaker, go)
-    return appointment_id
+        ),
+    )
 
 
 def test_an_offered_appointment_within_a_day_is_warned_until_confirmed(
@@ -487,8 +494,9 @@ def _complaint(
     resolve_in: dt.timedelta,
     territory: str = "north",
 ) -> uuid.UUID:
-    async def go(s: AsyncSession) -> uuid.UUID:
-        complaint = m.Complaint(
+    return added(
+        sessionmaker,
+        m.Complaint(
             id=uuid.uuid4(),
             customer_id=world.customers[territory],
             territory_id=world.territories[territory],
@@ -500,12 +508,8 @@ def _complaint(
             respond_by=NOW + respond_in,
             resolve_by=NOW + resolve_in,
             reopen_count=0,
-        )
-        s.add(complaint)
-        return complaint.id
-
-    complaint_id: uuid.UUID = change(sessionmaker, go)
-    return complaint_id
+        ),
+    )
 
 
 def test_a_complaint_near_its_response_deadline_is_warned_until_answered(
@@ -562,10 +566,17 @@ def test_a_complaint_with_time_to_spare_is_not_warned(world: World, sessionmaker
 
 
 def _exception(
-    sessionmaker: Maker, world: World, *, age: dt.timedelta, technician: str, job: str | None
+    sessionmaker: Maker,
+    world: World,
+    *,
+    age: dt.timedelta,
+    technician: str = "tech_n1",
+    job: str | None = None,
+    now: dt.datetime = NOW,
 ) -> uuid.UUID:
-    async def go(s: AsyncSession) -> uuid.UUID:
-        found = m.SyncException(
+    return added(
+        sessionmaker,
+        m.SyncException(
             id=uuid.uuid4(),
             code="clock_skew",
             detail="the device's clock is 20 minutes off",
@@ -576,13 +587,9 @@ def _exception(
             mutation_name="job.status.v1",
             args={},
             occurrences=1,
-            created_at=NOW - age,
-        )
-        s.add(found)
-        return found.id
-
-    exception_id: uuid.UUID = change(sessionmaker, go)
-    return exception_id
+            created_at=now - age,
+        ),
+    )
 
 
 def test_a_sync_exception_nobody_looked_at_for_half_an_hour_is_warned_until_resolved(
@@ -843,25 +850,7 @@ def test_a_body_sent_with_an_acknowledgement_changes_nothing_it_says(
 
 def _stale_exception_now(sessionmaker: Maker, world: World) -> uuid.UUID:
     """A sync exception an hour old by the wall clock: a warning whatever the hour the test runs at."""
-
-    async def go(s: AsyncSession) -> uuid.UUID:
-        found = m.SyncException(
-            id=uuid.uuid4(),
-            code="clock_skew",
-            detail="off",
-            technician_id=world.technicians["tech_n1"],
-            device_id=uuid.uuid4(),
-            mutation_id=1,
-            mutation_name="job.status.v1",
-            args={},
-            occurrences=1,
-            created_at=dt.datetime.now(dt.UTC) - HOUR,
-        )
-        s.add(found)
-        return found.id
-
-    exception_id: uuid.UUID = change(sessionmaker, go)
-    return exception_id
+    return _exception(sessionmaker, world, age=HOUR, now=dt.datetime.now(dt.UTC))
 
 
 def test_the_app_s_watch_evaluates_every_interval_and_stops_with_the_app(
