@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import ADMIN, OFFICE
+from api.kpi_charts import report_charts
 from api.kpi_export import to_csv
 from api.schemas.kpis import GroupOut, KpiFiltersOut, KpiOut, KpiReportOut, KpiSettingsOut, KpiSettingsPatch
 from domain import models as m
@@ -129,6 +130,30 @@ class KpiController(Controller):
             body = msgspec.json.encode(report_out(report))
             return Response(body, media_type=MediaType.JSON, headers=headers)
         return Response(to_csv(report).encode(), media_type="text/csv", headers=headers)
+
+    @get(
+        "/charts",
+        operation_id="GetKpiCharts",
+        summary="Each KPI's weekly trend drawn as a small SVG (points, dashed target line), for the same query",
+        description=(
+            "An object from KPI key to a standalone, accessible SVG document (a `<title>` and a `<desc>` saying "
+            "the figures in words). The same query, scoping and errors as GetKpis."
+        ),
+    )
+    async def get_kpi_charts(
+        self,
+        principal: Principal,
+        db_session: AsyncSession,
+        start: Start = None,
+        end: End = None,
+        weeks: Weeks = 8,
+        territory_id: uuid.UUID | None = None,
+        service_type_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+    ) -> dict[str, str]:
+        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
+        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+        return report_charts(report)
 
     @get(
         "/settings",
