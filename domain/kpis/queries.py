@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
 from domain import models as m
-from domain.enums import CompletionOutcome, JobStatus
+from domain.enums import AppointmentStatus, CompletionOutcome, JobStatus
 from domain.kpis.local_time import local_date, local_week, seconds_between
 from domain.kpis.tally import Tally
 
@@ -318,6 +318,7 @@ def _visits(scope: Scope) -> Query:
             "travel_s": lambda s: _sum(s.c.travel_s),
             "travelled": lambda s: _count_if(s.c.travel_s.is_not(None)),
             "travel_m": lambda s: _sum(s.c.travel_m),
+            "distanced": lambda s: _count_if(s.c.travel_m.is_not(None)),
             "valued_on_site_s": lambda s: _sum(sa.case((s.c.valued, s.c.on_site_s))),
             "valued_travel_m": lambda s: _sum(sa.case((s.c.valued, s.c.travel_m))),
         },
@@ -343,15 +344,30 @@ def _arrivals(scope: Scope) -> Query:
         .group_by(e.job_id)
         .subquery()
     )
+    # The promise the arrival is judged by is the one standing when it happened: the newest appointment made
+    # before it that the customer confirmed (a later booking, for a reopened job's second visit, marks it
+    # rescheduled; it stays the first visit's promise).
     a = m.Appointment
-    source = (
-        _job_source(
-            scope,
-            arrived.c.at,
-            sa.and_(arrived.c.at >= a.window_start, arrived.c.at <= a.window_end).label("on_time"),
+    ranked = (
+        sa.select(
+            a.job_id,
+            a.window_start,
+            a.window_end,
+            sa.func.row_number().over(partition_by=a.job_id, order_by=a.created_at.desc()).label("n"),
         )
+        .join(arrived, arrived.c.job_id == a.job_id)
+        .where(
+            a.created_at <= arrived.c.at,
+            a.status.in_((AppointmentStatus.CONFIRMED, AppointmentStatus.RESCHEDULED)),
+        )
+        .subquery()
+    )
+    promised = sa.select(ranked).where(ranked.c.n == 1).subquery()
+    on_time = sa.and_(arrived.c.at >= promised.c.window_start, arrived.c.at <= promised.c.window_end)
+    source = (
+        _job_source(scope, arrived.c.at, on_time.label("on_time"))
         .join(arrived, arrived.c.job_id == m.Job.id)
-        .join(a, sa.and_(a.job_id == m.Job.id, a.status == "confirmed"))
+        .join(promised, promised.c.job_id == m.Job.id)
     )
     return _grouped(
         scope,

@@ -30,6 +30,7 @@ class Tally:
     travel_s: int = 0
     travelled: int = 0
     travel_m: int = 0
+    distanced: int = 0
     valued_on_site_s: int = 0
     valued_travel_m: int = 0
     arrivals: int = 0
@@ -93,7 +94,7 @@ def figures(t: Tally, rates: Rates, p90: dict[str, float | None] | None = None) 
         "on_time_arrival": Figure(_ratio(t.on_time, t.arrivals), t.arrivals, {}),
         "utilization": Figure(_ratio(t.on_site_s, t.shift_s), t.visits, {"on_site_s": t.on_site_s}),
         "travel_per_job": Figure(
-            _ratio(t.travel_s, t.travelled), t.travelled, {"metres_per_job": _ratio(t.travel_m, t.visits)}
+            _ratio(t.travel_s, t.travelled), t.travelled, {"metres_per_job": _ratio(t.travel_m, t.distanced)}
         ),
         "complaint_rate": Figure(_ratio(t.complaints, t.visits), t.visits, {"complaints": t.complaints}),
         "complaint_resolution": Figure(

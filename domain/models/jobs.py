@@ -112,7 +112,8 @@ class JobStatusEvent(Base):
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
-    # For a move made on a device: when the device says it happened. Shown, never used for ordering.
+    # For a move made on a device: when the device says it happened. It measures the visit (time on site, the KPIs'
+    # arrivals) but never orders the log: device clocks drift.
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     # Lets the unit of work insert the job before its first event.
