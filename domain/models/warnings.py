@@ -21,6 +21,9 @@ class EarlyWarning(Base):
     for the same subject, which the partial unique index enforces even with two evaluators running at once."""
 
     __tablename__ = "early_warnings"
+    # Derived from facts that are audited themselves, and refreshed as often as once a minute: auditing every
+    # refresh would flood the chain. Who acknowledged it, and when, is on the row.
+    __audited__ = False
     __table_args__ = (
         sa.Index(
             "uq_early_warnings_open_subject",
