@@ -322,6 +322,7 @@ def test_history_jobs_are_classified_priced_booked_and_assigned(seeded: dict[str
     requests = {r.id: r for r in rows(seeded, m.ServiceRequest)}
     for job in jobs.values():
         assert job.service_type_id is not None
+        assert job.checklist == types[job.service_type_id].checklist
         if job.origin_job_id is None:
             assert job.value_cents == types[job.service_type_id].price_cents
             assert job.service_request_id in requests
