@@ -29,10 +29,10 @@ from api import cli
 from api.app import create_app
 from api.planning.problem_from_db import territory_problem
 from api.settings import Settings
-from domain import migrate
+from domain import demo_history, migrate
 from domain import models as m
 from domain.db import create_engine
-from domain.demo import DEMO_PASSWORD, PRICES, TIMEZONE
+from domain.demo import DEMO_PASSWORD, PRICES, PROBLEMS, SERVICE_TYPES, SKILLS, TIMEZONE
 from domain.enums import AppointmentStatus, ComplaintStatus, CompletionOutcome, JobStatus
 from domain.job_status import is_legal_history
 from sync.tables import BY_NAME, in_scope
@@ -488,3 +488,74 @@ def test_nothing_in_the_history_is_open_work_today(seeded: dict[str, Any]) -> No
     assert scoped, "technicians hold today's work"
     assert not scoped & history
     assert len(scoped) == seeded["counts"]["assigned"]
+
+
+def test_the_history_is_the_same_for_the_same_day_and_seed() -> None:
+    """Built from a small world of its own (no database): one technician of each skill profile per territory."""
+    ids = itertools.count(1)
+
+    def uid() -> uuid.UUID:
+        return uuid.UUID(int=next(ids))
+
+    skills = {code: uid() for code, _ in SKILLS}
+    kinds = tuple(
+        demo_history.Kind(
+            id=uid(),
+            code=code,
+            duration_s=minutes * 60,
+            priority=priority,
+            needs=tuple((skills[s], level) for s, level in needs.items()),
+            price_cents=PRICES[code],
+            checklist=tuple(checklist),
+            parts=tuple(parts),
+            tools=tuple(tools),
+        )
+        for code, _, minutes, priority, needs, checklist, parts, tools, _ in SERVICE_TYPES
+    )
+    technicians = tuple(
+        demo_history.Tech(
+            id=uid(),
+            user_id=uid(),
+            territory=territory,
+            home=(45.76, 4.84),
+            skills={skills[s]: level for s, level in profile.items()},
+            part_time=False,
+        )
+        for territory in range(3)
+        for profile in (
+            {"gas": 3, "hvac": 3, "appliance": 3},
+            {"electrical": 3, "locksmith": 3},
+            {"plumbing": 3},
+        )
+    )
+    world = demo_history.World(
+        today=dt.date(2026, 3, 31),  # the history crosses the change to summer time
+        timezone=TIMEZONE,
+        territory_ids=(uid(), uid(), uid()),
+        territory_codes=("lyon-north", "lyon-centre", "lyon-south"),
+        dispatcher_ids=(uid(), uid(), uid()),
+        technicians=technicians,
+        kinds=kinds,
+        places=tuple(
+            demo_history.Place(
+                id=uid(), customer_id=uid(), territory=t, point=(45.75 + k / 500, 4.83 + t / 100)
+            )
+            for t in range(3)
+            for k in range(8)
+        ),
+        descriptions=PROBLEMS,
+    )
+    now = dt.datetime(2026, 3, 31, 9, tzinfo=dt.UTC)
+
+    def build(seed: int) -> dict[str, list[dict[str, Any]]]:
+        return demo_history.History(world, rng_seed=seed, now=now).build().rows
+
+    first = build(7)
+    assert first == build(7)
+    assert first != build(8)
+    assert len(first["jobs"]) > 100
+    midnight = dt.datetime(2026, 3, 31, tzinfo=PARIS)
+    assert max(e["occurred_at"] for e in first["job_status_events"]) < midnight
+    # Shifts start at 08:00 in Paris on both sides of the change (29 March): 07:00 UTC before, 06:00 after.
+    assert {s["starts_at"].astimezone(PARIS).time() for s in first["shifts"]} == {dt.time(8)}
+    assert {s["starts_at"].astimezone(dt.UTC).hour for s in first["shifts"]} == {6, 7}
