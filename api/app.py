@@ -12,10 +12,11 @@ from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.security.jwt import JWTAuth
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from api.auth import LoginLimiter, make_jwt_auth
+from api.auth import AccessToken, LoginLimiter, make_jwt_auth
 from api.controllers.certificates import CHECKS_PER_MINUTE, CertificateController
 from api.controllers.complaints import ComplaintController, ComplaintPolicyController, CustomerLinkController
 from api.controllers.completion import CompletionController
@@ -54,6 +55,7 @@ from domain.db import create_engine, write_intent
 from domain.demo import GAZETTEER
 from domain.geocoding import AddressLocator, geocoder_from_config
 from domain.keys import load_or_create
+from domain.principal import Principal
 from domain.session import AuditedSession
 from sync.storage import LocalBlobStore
 
@@ -78,17 +80,23 @@ def write_intent_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> Litestar:
-    settings = settings or Settings.from_env()
-    engine = engine or create_engine(settings.database_url)
+def app_state(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    jwt_auth: JWTAuth[Principal, AccessToken] | None = None,
+    locator: AddressLocator | None = None,
+) -> dict[str, Any]:
+    """Everything a run of the app keeps in `app.state`: limiters, solver pool, keys, blob store... The test suite
+    gives one app a fresh state per test (tests/conftest.py) instead of registering every route again; the JWT
+    auth (registered with the app) and the stateless locator can be carried over."""
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
-    jwt_auth = make_jwt_auth(settings)
     sqlite_writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-    state: dict[str, Any] = {
+    return {
         "settings": settings,
         "engine": engine,
         "sessionmaker": sessionmaker,
-        "jwt_auth": jwt_auth,
+        "jwt_auth": jwt_auth or make_jwt_auth(settings),
         "login_limiter": LoginLimiter(settings.login_attempts_per_minute),
         # Made-up or altered customer links per peer address, and public requests per peer address per hour.
         "link_limiter": LoginLimiter(30, what="too many unknown links"),
@@ -100,10 +108,16 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         "solver_pool": SolverPool(settings.planner_workers, sessionmaker, sqlite_writers),
         "blob_store": LocalBlobStore(settings.data_dir / "attachments"),
         "server_keys": load_or_create(settings.data_dir / "keys"),
-        "locator": AddressLocator(
-            geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)
-        ),
+        "locator": locator
+        or AddressLocator(geocoder_from_config(settings.geocoder, settings.geocoder_options, GAZETTEER)),
     }
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = engine or create_engine(settings.database_url)
+    state = app_state(settings, engine)
+    jwt_auth: JWTAuth[Principal, AccessToken] = state["jwt_auth"]
 
     async def dispose_engine(app: Litestar) -> None:
         await app.state.solver_pool.close()

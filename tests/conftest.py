@@ -4,28 +4,38 @@ FIELDWORK_TEST_DATABASE_URL is set), emptied before each test, a small determini
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
+import io
 import os
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
+from litestar import Litestar
+from litestar.datastructures import State
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.app import create_app
+from api import cli
+from api.app import app_state, create_app
 from api.auth import issue_token
 from api.settings import Settings
 from domain import migrate
 from domain import models as m
 from domain.audit import GENESIS_HASH
 from domain.db import create_engine
+from domain.demo import TIMEZONE as DEMO_TIMEZONE
 from domain.enums import JobStatus, Priority, Role
 from domain.passwords import hash_password
 from domain.session import AuditedSession
@@ -78,16 +88,107 @@ def is_postgres(database_url: str) -> bool:
     return make_url(database_url).get_backend_name() == "postgresql"
 
 
-_TABLES_IN_DELETE_ORDER = [t.name for t in reversed(m.metadata.sorted_tables)]
+_TABLES_IN_INSERT_ORDER = [t.name for t in m.metadata.sorted_tables]
+_TABLES_IN_DELETE_ORDER = list(reversed(_TABLES_IN_INSERT_ORDER))
+
+
+_EMPTY_SCRIPT = "".join(f"DELETE FROM {name}; " for name in _TABLES_IN_DELETE_ORDER) + (
+    f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')"
+)
 
 
 async def _empty(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        for name in _TABLES_IN_DELETE_ORDER:
-            await conn.execute(sa.text(f"DELETE FROM {name}"))
-        await conn.execute(
-            sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": GENESIS_HASH}
-        )
+    """Every table emptied and the audit chain back at its genesis, in one transaction sent as one script: a
+    statement at a time costs a round trip each (a quarter of a second a test on a busy PostgreSQL)."""
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        if engine.dialect.name == "sqlite":
+            await driver.executescript(f"BEGIN IMMEDIATE; {_EMPTY_SCRIPT}; COMMIT;")
+        else:
+            await driver.execute(f"BEGIN; {_EMPTY_SCRIPT}; COMMIT")
+
+
+# The demo operation ------------------------------------------------------------------------------------------------
+
+# A copy of the seeded demo is reused for this long, and only on the day it was seeded for.
+DEMO_COPY_MAX_AGE_S = 300.0
+
+
+@dataclass
+class _DemoCopy:
+    day: dt.date
+    taken: float
+    sqlite: sqlite3.Connection | None = None  # the database, copied into memory
+    postgres: dict[str, bytes] = field(default_factory=dict)  # table -> its rows (binary COPY)
+
+
+_DEMO: dict[str, _DemoCopy] = {}
+
+
+def _asyncpg_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _postgres_copy(database_url: str) -> dict[str, bytes]:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        tables: dict[str, bytes] = {}
+        for name in _TABLES_IN_INSERT_ORDER:
+            buffer = io.BytesIO()
+            status = await conn.copy_from_table(name, output=buffer, format="binary")
+            if status != "COPY 0":
+                tables[name] = buffer.getvalue()
+        return tables
+    finally:
+        await conn.close()
+
+
+async def _postgres_restore(database_url: str, tables: dict[str, bytes]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        async with conn.transaction():
+            await conn.execute(f"TRUNCATE {', '.join(_TABLES_IN_INSERT_ORDER)}")
+            for name, rows in tables.items():
+                await conn.copy_to_table(name, source=io.BytesIO(rows), format="binary")
+    finally:
+        await conn.close()
+
+
+def seed_demo(database_url: str, engine: AsyncEngine) -> None:
+    """The demo operation in the test database, as `fieldwork seed` leaves it.
+
+    Seeding takes seconds (weeks of history), so the first call of a run seeds and keeps a copy of the whole
+    database, and the next ones put that copy back; a copy older than DEMO_COPY_MAX_AGE_S or from another day (in
+    the demo's time zone) is made again, so the demo's "today" and "now" stay as close as a fresh seed's."""
+    asyncio.run(engine.dispose())
+    today = dt.datetime.now(ZoneInfo(DEMO_TIMEZONE)).date()
+    postgres = make_url(database_url).get_backend_name() == "postgresql"
+    kept = _DEMO.get(database_url)
+    if kept is not None and kept.day == today and time.monotonic() - kept.taken < DEMO_COPY_MAX_AGE_S:
+        if kept.sqlite is not None:
+            with contextlib.closing(sqlite3.connect(make_url(database_url).database or "")) as target:
+                kept.sqlite.backup(target)
+        else:
+            asyncio.run(_postgres_restore(database_url, kept.postgres))
+        return
+    asyncio.run(_empty(engine))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["--database-url", database_url, "seed"]) == 0
+    copy = _DemoCopy(day=today, taken=time.monotonic())
+    if postgres:
+        copy.postgres = asyncio.run(_postgres_copy(database_url))
+    else:
+        copy.sqlite = sqlite3.connect(":memory:", check_same_thread=False)
+        with contextlib.closing(sqlite3.connect(make_url(database_url).database or "")) as source:
+            source.backup(copy.sqlite)
+    if kept is not None and kept.sqlite is not None:
+        kept.sqlite.close()
+    _DEMO[database_url] = copy
 
 
 @pytest.fixture
@@ -114,9 +215,31 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+_APPS: dict[str, Litestar] = {}
+
+
+def app_for(settings: Settings) -> Litestar:
+    """The app for a test: built once per run (per settings, the data directory aside) and given a fresh state
+    (api.app.app_state) for each test, since registering every route costs a few tenths of a second a test.
+
+    The state is all an app keeps from one request to the next (the engine, the limiters, the solver pool, the keys
+    and blob store in this test's data directory), so the test sees what a newly created app would show it. Its
+    engine has a pool, as in production: it lives on the test client's event loop and the client's shutdown disposes
+    of it (the test's own `engine` has none, each asyncio.run being a loop of its own), so a request does not open a
+    connection of its own."""
+    engine = create_engine(settings.database_url)
+    key = repr(dataclasses.replace(settings, data_dir=Path()))
+    app = _APPS.get(key)
+    if app is None:
+        app = _APPS[key] = create_app(settings, engine)
+    else:
+        app.state = State(app_state(settings, engine, jwt_auth=app.state.jwt_auth, locator=app.state.locator))
+    return app
+
+
 @pytest.fixture
 def client(settings: Settings, engine: AsyncEngine) -> Iterator[TestClient[Any]]:
-    app = create_app(settings, engine)
+    app = app_for(settings)
     with TestClient(app=app, raise_server_exceptions=False) as test_client:
         yield test_client
 

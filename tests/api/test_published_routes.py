@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api import cli
 from domain import models as m
 from domain.demo import DEMO_PASSWORD
 from domain.enums import Priority, Role
 from domain.passwords import hash_password
 from tests.api.published import validate_published
 from tests.api.test_plans import ready
+from tests.conftest import seed_demo
 
 PARIS = ZoneInfo("Europe/Paris")
 TOMORROW = dt.datetime.now(PARIS).date() + dt.timedelta(days=1)
@@ -55,8 +55,7 @@ def test_the_demo_s_published_days_keep_every_rule(
     engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    asyncio.run(engine.dispose())
-    assert cli.main(["--database-url", database_url, "seed"]) == 0
+    seed_demo(database_url, engine)
     headers = login(client, "dispatcher@example.com")
     territories = client.get("/api/territories", headers=headers).json()
     assert len(territories) == 3

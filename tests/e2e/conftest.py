@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import cli
+from tests.conftest import seed_demo
 
 
 def _free_port() -> int:
@@ -34,9 +33,8 @@ def server_env() -> dict[str, str]:
 def server(
     database_url: str, engine: AsyncEngine, tmp_path: Path, server_env: dict[str, str]
 ) -> Iterator[str]:
-    """`fieldwork serve` on a free loopback port, on the test database emptied and seeded with the demo."""
-    asyncio.run(engine.dispose())
-    assert cli.main(["--database-url", database_url, "seed"]) == 0
+    """`fieldwork serve` on a free loopback port, on the test database holding the demo (tests.conftest.seed_demo)."""
+    seed_demo(database_url, engine)
     port = _free_port()
     env = {
         **os.environ,
