@@ -57,6 +57,8 @@ READS_THAT_CONFLICT = frozenset({"ListJobSlots"})
 POOLED = frozenset({"CreatePlan", "ReoptimizePlan", "InsertEmergencyJob", "ReplanTechnicianAbsence"})
 # Sync operations that name the caller's device in the body or query: an unknown device is a 404.
 DEVICE_OPERATIONS = frozenset({"PushMutations", "PullChanges", "GetSyncDigest"})
+# Reads whose query names a territory, service type or technician: one out of the caller's reach is a 404.
+QUERY_SCOPED = frozenset({"GetKpis", "ExportKpis", "GetKpiCharts"})
 # Operations whose payload has a size limit of its own.
 SIZE_LIMITED = frozenset({"PushMutations", "DeclareAttachment", "UploadAttachmentChunk"})
 
@@ -155,7 +157,7 @@ def _error_codes(path: str, method: str, op: Operation) -> list[str]:
         codes += ["412", "428"]
     if op.operation_id in POOLED:
         codes.append("429")
-    if op.operation_id in DEVICE_OPERATIONS and "404" not in codes:
+    if op.operation_id in DEVICE_OPERATIONS | QUERY_SCOPED and "404" not in codes:
         codes.append("404")
     if op.operation_id in SIZE_LIMITED:
         codes.append("413")

@@ -71,7 +71,8 @@ class KpiSettingsOut(Read, frozen=True):
     targets: dict[str, float]
     # The defaults, for a settings form to show and to go back to.
     default_targets: dict[str, float]
-    updated_at: dt.datetime
+    # None while nobody has changed the defaults.
+    updated_at: dt.datetime | None
 
 
 Target = Annotated[float, msgspec.Meta(ge=0, le=10 * 365 * 86400)]

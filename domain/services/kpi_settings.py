@@ -13,20 +13,24 @@ from domain.errors import InvalidInput
 from domain.kpis.definitions import BY_KEY, Unit
 
 
+def _defaults() -> m.KpiSettings:
+    return m.KpiSettings(
+        first_fix_window_days=30,
+        labour_rate_cents_per_hour=6000,
+        travel_rate_cents_per_km=50,
+        currency="EUR",
+        targets={},
+    )
+
+
+async def _row(session: AsyncSession) -> m.KpiSettings | None:
+    return await session.scalar(sa.select(m.KpiSettings).order_by(m.KpiSettings.created_at).limit(1))
+
+
 async def current(session: AsyncSession) -> m.KpiSettings:
-    """The settings row (the migration writes it; a database emptied by hand gets the defaults back)."""
-    found = await session.scalar(sa.select(m.KpiSettings).order_by(m.KpiSettings.created_at).limit(1))
-    if found is None:
-        found = m.KpiSettings(
-            first_fix_window_days=30,
-            labour_rate_cents_per_hour=6000,
-            travel_rate_cents_per_km=50,
-            currency="EUR",
-            targets={},
-        )
-        session.add(found)
-        await session.flush()
-    return found
+    """The settings in force: the row the migration writes, or the defaults (not stored: reading never writes)
+    when a database emptied by hand has none."""
+    return await _row(session) or _defaults()
 
 
 def _checked_targets(targets: Mapping[str, float | None]) -> dict[str, float | None]:
@@ -47,7 +51,12 @@ def _checked_targets(targets: Mapping[str, float | None]) -> dict[str, float | N
 
 async def update(session: AsyncSession, changes: Mapping[str, Any]) -> m.KpiSettings:
     """Apply the given fields; in `targets`, a KPI set to null goes back to its default."""
-    settings = await current(session)
+    if not changes:
+        return await current(session)
+    settings = await _row(session)
+    if settings is None:
+        settings = _defaults()
+        session.add(settings)
     for name, value in changes.items():
         if name == "targets":
             merged = {**settings.targets, **_checked_targets(value)}

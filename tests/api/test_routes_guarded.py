@@ -35,6 +35,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
         ("GET", "/board"),
+        ("GET", "/kpis"),
         ("POST", "/api/auth/token"),
         ("GET", "/schema"),
         ("GET", "/schema/openapi.json"),
@@ -101,6 +102,7 @@ EXPECTED_ROLES: dict[str, frozenset[Role]] = {
     "RetryOutboxMessage": OFFICE,
     "ListWarnings": OFFICE,
     "GetKpis": OFFICE,
+    "GetKpiCharts": OFFICE,
     "ExportKpis": OFFICE,
     "GetKpiSettings": OFFICE,
     "SetKpiSettings": ADMIN,
