@@ -17,13 +17,11 @@ from collections.abc import Callable
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.background import BackgroundLoop
 from api.settings import Settings
 from domain.services import warnings
 
 log = logging.getLogger("fieldwork.warnings")
-
-# How long shutdown waits for a pass in hand before cancelling it (its transaction then rolls back).
-STOP_GRACE_S = 10.0
 
 
 def _utc_now() -> dt.datetime:
@@ -45,7 +43,9 @@ async def evaluate_once(
     return report
 
 
-class WarningWatch:
+class WarningWatch(BackgroundLoop):
+    """The watch; a pass cancelled at shutdown rolls back."""
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -62,25 +62,10 @@ class WarningWatch:
         self.clock = clock
         self.passes = 0
         self.failures = 0
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        super().__init__()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="fieldwork-warnings")
-
-    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            _, late = await asyncio.wait({task}, timeout=grace_s)
-            for pending in late:
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
+        self._start(self._run(), "fieldwork-warnings")
 
     async def run_once(self) -> warnings.Report | None:
         """One pass; a failure is logged and counted, never raised (the next pass may well succeed)."""
@@ -105,15 +90,9 @@ class WarningWatch:
     async def _run(self) -> None:
         log.info("early-warning watch started (every %.1f s)", self.interval_s)
         # The first pass waits one interval: a server starting up (or a test's app) has other things to do first.
-        while not await self._sleep():
+        while not await self._pause(self.interval_s):
             await self.run_once()
         log.info("early-warning watch stopped")
-
-    async def _sleep(self) -> bool:
-        """Wait for the next pass; True when asked to stop meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
-        return self._stopping.is_set()
 
 
 async def start_warning_watch(app: Litestar) -> None:

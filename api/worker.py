@@ -9,12 +9,12 @@ PostgreSQL they share the work, on SQLite they take turns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.background import STOP_GRACE_S, BackgroundLoop
 from api.settings import Settings
 from domain.delivery import (
     DEFAULT_POLICY,
@@ -33,9 +33,8 @@ log = logging.getLogger("fieldwork.outbox")
 
 # Messages claimed per round before the worker looks again (and checks whether it should stop).
 BATCH = 50
-# How long shutdown waits for the message being sent before cancelling it; a message cancelled between its send
+# Shutdown waits STOP_GRACE_S for the message being sent before cancelling it; a message cancelled between its send
 # and its mark comes back when its lease runs out, with the same message id.
-STOP_GRACE_S = 10.0
 
 
 def senders_from_settings(settings: Settings) -> dict[str, Sender]:
@@ -62,7 +61,7 @@ def senders_from_settings(settings: Settings) -> dict[str, Sender]:
     }
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundLoop):
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -81,26 +80,14 @@ class OutboxWorker:
         self.poll_s = poll_s
         self.write_lock = write_lock
         self.policy = policy
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        super().__init__()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="fieldwork-outbox")
+        self._start(self._run(), "fieldwork-outbox")
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Finish the message in hand, then stop; cancel it if it takes longer than `grace_s`."""
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            _, late = await asyncio.wait({task}, timeout=grace_s)
-            for pending in late:
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
+        """Finish the message in hand, then stop (see BackgroundLoop.stop); then close the senders."""
+        await super().stop(grace_s)
         for sender in {id(s): s for s in self.senders.values()}.values():
             if isinstance(sender, Closable):
                 await sender.aclose()
@@ -125,8 +112,7 @@ class OutboxWorker:
                 log.exception("outbox: a delivery round failed; trying again in %.1f s", self.poll_s)
             if full:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_s)
+            await self._pause(self.poll_s)
         log.info("outbox sender stopped")
 
 

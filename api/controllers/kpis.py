@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, patch
+from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,15 +36,19 @@ Weeks = Annotated[
 ]
 
 
-def _query(
-    start: dt.date | None,
-    end: dt.date | None,
-    weeks: int,
-    territory_id: uuid.UUID | None,
-    service_type_id: uuid.UUID | None,
-    technician_id: uuid.UUID | None,
-) -> KpiQuery:
-    return KpiQuery(start, end, weeks, territory_id, service_type_id, technician_id)
+async def provide_report(
+    principal: Principal,
+    db_session: AsyncSession,
+    start: Start = None,
+    end: End = None,
+    weeks: Weeks = 8,
+    territory_id: uuid.UUID | None = None,
+    service_type_id: uuid.UUID | None = None,
+    technician_id: uuid.UUID | None = None,
+) -> KpiReport:
+    """The report the query asks for: GetKpis, ExportKpis and GetKpiCharts share its parameters and its errors."""
+    query = KpiQuery(start, end, weeks, territory_id, service_type_id, technician_id)
+    return await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
 
 
 def report_out(report: KpiReport) -> KpiReportOut:
@@ -79,6 +84,7 @@ class KpiController(Controller):
     path = "/api/kpis"
     tags = ["kpis"]
     guards = [OFFICE]
+    dependencies = {"report": Provide(provide_report)}
 
     @get(
         operation_id="GetKpis",
@@ -89,19 +95,7 @@ class KpiController(Controller):
             "to each territory."
         ),
     )
-    async def get_kpis(
-        self,
-        principal: Principal,
-        db_session: AsyncSession,
-        start: Start = None,
-        end: End = None,
-        weeks: Weeks = 8,
-        territory_id: uuid.UUID | None = None,
-        service_type_id: uuid.UUID | None = None,
-        technician_id: uuid.UUID | None = None,
-    ) -> KpiReportOut:
-        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
-        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+    async def get_kpis(self, report: KpiReport) -> KpiReportOut:
         return report_out(report)
 
     @get(
@@ -112,18 +106,9 @@ class KpiController(Controller):
     )
     async def export_kpis(
         self,
-        principal: Principal,
-        db_session: AsyncSession,
-        start: Start = None,
-        end: End = None,
-        weeks: Weeks = 8,
-        territory_id: uuid.UUID | None = None,
-        service_type_id: uuid.UUID | None = None,
-        technician_id: uuid.UUID | None = None,
+        report: KpiReport,
         file_format: Annotated[Literal["csv", "json"], Parameter(query="format")] = "csv",
     ) -> Response[bytes]:
-        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
-        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
         name = f"kpis-{report.start.isoformat()}-{report.end.isoformat()}.{file_format}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         if file_format == "json":
@@ -140,19 +125,7 @@ class KpiController(Controller):
             "the figures in words). The same query, scoping and errors as GetKpis."
         ),
     )
-    async def get_kpi_charts(
-        self,
-        principal: Principal,
-        db_session: AsyncSession,
-        start: Start = None,
-        end: End = None,
-        weeks: Weeks = 8,
-        territory_id: uuid.UUID | None = None,
-        service_type_id: uuid.UUID | None = None,
-        technician_id: uuid.UUID | None = None,
-    ) -> dict[str, str]:
-        query = _query(start, end, weeks, territory_id, service_type_id, technician_id)
-        report = await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+    async def get_kpi_charts(self, report: KpiReport) -> dict[str, str]:
         return report_charts(report)
 
     @get(
