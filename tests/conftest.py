@@ -218,16 +218,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 _APPS: dict[str, Litestar] = {}
 
 
-def app_for(settings: Settings) -> Litestar:
+def app_for(settings: Settings, engine: AsyncEngine) -> Litestar:
     """The app for a test: built once per run (per settings, the data directory aside) and given a fresh state
     (api.app.app_state) for each test, since registering every route costs a few tenths of a second a test.
 
     The state is all an app keeps from one request to the next (the engine, the limiters, the solver pool, the keys
-    and blob store in this test's data directory), so the test sees what a newly created app would show it. Its
-    engine has a pool, as in production: it lives on the test client's event loop and the client's shutdown disposes
-    of it (the test's own `engine` has none, each asyncio.run being a loop of its own), so a request does not open a
-    connection of its own."""
-    engine = create_engine(settings.database_url)
+    and blob store in this test's data directory), so the test sees what a newly created app would show it.
+
+    The engine stays the test's, without a pool: a pooled one would hand a connection made on one event loop to
+    another (schemathesis drives the app from a loop of its own), which asyncpg does not survive."""
     key = repr(dataclasses.replace(settings, data_dir=Path()))
     app = _APPS.get(key)
     if app is None:
@@ -239,7 +238,7 @@ def app_for(settings: Settings) -> Litestar:
 
 @pytest.fixture
 def client(settings: Settings, engine: AsyncEngine) -> Iterator[TestClient[Any]]:
-    app = app_for(settings)
+    app = app_for(settings, engine)
     with TestClient(app=app, raise_server_exceptions=False) as test_client:
         yield test_client
 
