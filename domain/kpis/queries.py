@@ -153,6 +153,8 @@ def _response_source(scope: Scope) -> Query:
         .join(m.ServiceRequest, m.ServiceRequest.id == m.Job.service_request_id)
         .outerjoin(appointments, appointments.c.job_id == m.Job.id)
         .outerjoin(scheduled, scheduled.c.job_id == m.Job.id)
+        # A follow-up or rework shares its first visit's request: booking it days later answers nobody's call.
+        .where(m.Job.origin_job_id.is_(None))
     )
 
 
@@ -432,7 +434,18 @@ def _shifts(scope: Scope) -> Query | None:
         .group_by(m.ShiftBreak.shift_id)
         .subquery()
     )
-    where: list[ColumnElement[bool]] = [s.starts_at >= scope.utc_from, s.starts_at < scope.utc_to]
+    # Only time worked so far: a shift under way counts up to now (its break still to come), tomorrow's not at all.
+    now = sa.literal(scope.now, s.ends_at.type)
+    ended = s.ends_at <= now
+    worked = sa.case(
+        (ended, seconds_between(s.starts_at, s.ends_at) - sa.func.coalesce(breaks.c.s, 0)),
+        else_=seconds_between(s.starts_at, now),
+    )
+    where: list[ColumnElement[bool]] = [
+        s.starts_at >= scope.utc_from,
+        s.starts_at < scope.utc_to,
+        s.starts_at < now,
+    ]
     if scope.territory_ids is not None:
         where.append(t.territory_id.in_(scope.territory_ids))
     if scope.technician_id is not None:
@@ -443,7 +456,7 @@ def _shifts(scope: Scope) -> Query | None:
             sa.null().label("service_type_id"),
             s.starts_at.label("at"),
             m.Territory.timezone.label("zone"),
-            (seconds_between(s.starts_at, s.ends_at) - sa.func.coalesce(breaks.c.s, 0)).label("worked_s"),
+            worked.label("worked_s"),
         )
         .join(t, t.id == s.technician_id)
         .join(m.Territory, m.Territory.id == t.territory_id)

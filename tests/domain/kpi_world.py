@@ -150,10 +150,16 @@ class KpiWorld:
         created_at: dt.datetime | None = None,
         channel: Channel | None = None,
         received_at: dt.datetime | None = None,
+        request_of: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """A job; with `channel` and `received_at`, the service request it came from; with `technician`, its
-        assignment."""
+        """A job; with `channel` and `received_at`, the service request it came from (with `request_of`, the request
+        of that job, as a follow-up shares its first visit's); with `technician`, its assignment."""
         request_id = None
+        if request_of is not None:
+            assert self.conn is not None
+            request_id = await self.conn.scalar(
+                sa.select(m.Job.service_request_id).where(m.Job.id == request_of)
+            )
         if channel is not None:
             assert received_at is not None
             request_id = await self._insert(

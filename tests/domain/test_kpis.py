@@ -196,6 +196,21 @@ async def test_response_time_mean_and_nearest_rank_p90_by_channel_group(
     assert fast.trend == [close(144)]
 
 
+async def test_a_follow_up_sharing_the_first_visit_s_request_is_no_second_response(
+    w: KpiWorld, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    received = paris("2025-01-08", 10)
+    async with w.rows():
+        first = await w.job(channel=Channel.PHONE, received_at=received, status=JobStatus.CLOSED)
+        await w.event(first, JobStatus.SCHEDULED, received + dt.timedelta(seconds=120))
+        # Booked two days after the request, for a visit nobody asked to be answered fast: not a response time.
+        follow_up = await w.job(origin=first, request_of=first, status=JobStatus.SCHEDULED)
+        await w.event(follow_up, JobStatus.SCHEDULED, paris("2025-01-10", 9))
+    found = await report(sessionmaker, "2025-01-06", "2025-01-12")
+    fast = kpi(found, "response_phone_chat")
+    assert (fast.sample, fast.value) == (1, close(120 / 1))
+
+
 # SLA compliance -------------------------------------------------------------------------------------------------------
 
 
@@ -430,6 +445,32 @@ async def test_a_reopened_jobs_first_arrival_keeps_the_window_it_was_promised(
 
 
 # Visits: utilization, travel, complaint rate, cost ratio --------------------------------------------------------------
+
+
+async def test_shift_time_counts_only_what_has_been_worked_so_far(
+    w: KpiWorld, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Asked at 12:00 Paris on the 8th: the morning's shift counts up to now, tomorrow's not at all."""
+    now = paris("2025-01-08", 12)
+    async with w.rows():
+        await w.shift(
+            "tech_p", paris("2025-01-07", 8), paris("2025-01-07", 17), 1800
+        )  # done: 9 h less 30 min
+        await w.shift(
+            "tech_p", paris("2025-01-08", 8), paris("2025-01-08", 17), 1800
+        )  # 4 h so far, break not yet
+        await w.shift("tech_p", paris("2025-01-09", 8), paris("2025-01-09", 17), 1800)  # tomorrow's: nothing
+        job = await w.job(technician="tech_p")
+        await w.completion(
+            job,
+            paris("2025-01-08", 11),
+            arrived_at=paris("2025-01-08", 9),
+            on_site_s=2 * H,
+            technician="tech_p",
+        )
+    found = await report(sessionmaker, "2025-01-06", "2025-01-12", now=now)
+    worked = 2 * H  # the visit from 9:00 to 11:00
+    assert value(found, "utilization") == close(worked / ((9 * H - 1800) + 4 * H))
 
 
 async def _visits_scenario(w: KpiWorld) -> None:
