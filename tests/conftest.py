@@ -131,7 +131,7 @@ def _asyncpg_dsn(database_url: str) -> str:
 
 
 async def _postgres_copy(database_url: str) -> dict[str, bytes]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
@@ -147,7 +147,7 @@ async def _postgres_copy(database_url: str) -> dict[str, bytes]:
 
 
 async def _postgres_restore(database_url: str, tables: dict[str, bytes]) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
