@@ -49,6 +49,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http_baseline.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/offline_sync.py
+	$(BIN)/python bench/kpis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
