@@ -33,11 +33,9 @@ from aiosmtpd.controller import Controller
 from domain import models as m
 from domain.demo import DEMO_PASSWORD
 from tests.api.test_customer_links import tiny_png
+from tests.e2e.browser import launch, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+pytestmark = needs_chromium
 DISPATCHER = "dispatcher-north@example.com"
 LINK = re.compile(r"https?://[^\s/]+(/c/[A-Za-z0-9_-]{43})")
 
@@ -111,18 +109,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        launched = launch(p)
         try:
             yield launched
         finally:

@@ -24,11 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from api import cli
 from domain.demo import DEMO_PASSWORD, TIMEZONE
 from domain.services import kpi_settings
+from tests.e2e.browser import launch, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+pytestmark = needs_chromium
 # The demo's dispatcher for the whole city: every territory is theirs.
 DISPATCHER = "dispatcher@example.com"
 READY = "body[data-state=ready]"
@@ -68,18 +66,7 @@ def page(evaluated: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = launch(p)
         tab = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         tab.set_default_timeout(30_000)
         try:
