@@ -1,5 +1,6 @@
 """The early-warning watch, started and stopped with the app (see api.app): one evaluation pass
-(domain.services.warnings) every `FIELDWORK_WARNINGS_INTERVAL_S` seconds, each in a transaction of its own.
+(domain.services.warnings) every `FIELDWORK_WARNINGS_INTERVAL_S` seconds, each in a transaction of its own, and
+after it a refresh of the KPIs' daily tallies (domain.kpis.store) in another.
 
 A pass that fails (the database away, a bug) is logged and the next one runs on time: the passes hold no state
 between them, so nothing is lost but the time. Several server processes may each run one; they take turns on the
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.background import BackgroundLoop
 from api.settings import Settings
+from domain.kpis import store
 from domain.services import warnings
 
 log = logging.getLogger("fieldwork.warnings")
@@ -41,6 +43,20 @@ async def evaluate_once(
         report = await warnings.evaluate(session, now=now)
         await session.commit()
     return report
+
+
+async def refresh_kpis_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: dt.datetime,
+    write_lock: asyncio.Lock | None = None,
+) -> dt.date:
+    """Count the KPI days gone stale since the last pass again (domain.kpis.store), so that a report finds little
+    or nothing left to do; in its own transaction."""
+    async with write_lock or contextlib.nullcontext(), sessionmaker() as session:
+        stored_until = await store.refresh_now(session, now)
+        await session.commit()
+    return stored_until
 
 
 class WarningWatch(BackgroundLoop):
@@ -76,6 +92,11 @@ class WarningWatch(BackgroundLoop):
             log.exception("warnings: an evaluation pass failed; the next runs in %.1f s", self.interval_s)
             return None
         self.passes += 1
+        try:
+            await refresh_kpis_once(self.sessionmaker, now=self.clock(), write_lock=self.write_lock)
+        except Exception:
+            self.failures += 1
+            log.exception("warnings: refreshing the KPI tallies failed; the next pass tries again")
         if report.raised or report.cleared:
             log.info(
                 "warnings: %d raised (%d e-mails queued), %d cleared, %d updated, %d open",

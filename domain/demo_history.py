@@ -49,6 +49,7 @@ from domain.enums import (
     Priority,
     SignOff,
 )
+from domain.kpis import stale
 from domain.principal import SYSTEM_ACTOR
 from domain.services.complaints import DEFAULT_POLICY
 from domain.travel import AVERAGE_SPEED_M_PER_S, DETOUR_FACTOR
@@ -1161,6 +1162,7 @@ async def seed_history(
                 await session.execute(sa.insert(TABLES[name].__table__), rows)
     loaded = {name: len(rows) for name, rows in history.rows.items() if rows}
     await session.run_sync(_audit_bulk, loaded, history.first_day, history.last_day)
+    await stale.mark_all(session)  # written around the unit of work, so not noted by it
     return history.summary()
 
 

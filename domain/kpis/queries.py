@@ -1,14 +1,17 @@
-"""The SQL behind the KPIs: one statement per kind of event, each grouped by territory, service type, local week
-and whether the event's local day falls in the period. The database does the per-job work and the grouping; what
-comes back is a few rows per week and group however many jobs there are (docs/benchmarks.md has the figures).
+"""The SQL behind the KPIs: one stream per kind of event, added up by local day, then either grouped by territory,
+service type, local week and whether the day falls in the period (a report), or kept by day and technician (the
+daily tallies of domain.kpis.store). The database does the per-job work and the grouping; what comes back is a few
+rows per week and group however many jobs there are (docs/benchmarks.md has the figures).
 
-Every statement starts from a subquery (`_Source`) with the same first columns: the territory, the service type,
-the moment the event is counted at, and the territory's time zone."""
+Every stream's source has the same first columns: the territory, the service type, the technician, the moment the
+event is counted at, and the territory's time zone. A report reads the days before `Scope.live_from` from the
+daily tallies and computes only the later ones from the events."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -40,18 +43,44 @@ class Scope:
     territory_ids: frozenset[uuid.UUID] | None = None
     service_type_id: uuid.UUID | None = None
     technician_id: uuid.UUID | None = None
+    # Days before it come from the daily tallies (domain.kpis.store); None: every day from the events.
+    live_from: dt.date | None = None
+
+    @property
+    def first_day(self) -> dt.date:
+        return min(self.start, self.trend_start)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The day after the last one measured."""
+        return max(self.end, self.trend_end)
+
+    @property
+    def first_live_day(self) -> dt.date:
+        return max(self.first_day, self.live_from) if self.live_from else self.first_day
 
     @property
     def utc_from(self) -> dt.datetime:
-        return dt.datetime.combine(min(self.start, self.trend_start), dt.time(), dt.UTC) - _MARGIN
+        return dt.datetime.combine(self.first_live_day, dt.time(), dt.UTC) - _MARGIN
 
     @property
     def utc_to(self) -> dt.datetime:
-        return dt.datetime.combine(max(self.end, self.trend_end), dt.time(), dt.UTC) + _MARGIN
+        return dt.datetime.combine(self.last_day, dt.time(), dt.UTC) + _MARGIN
 
 
 # Any statement, whatever its columns.
 Query: TypeAlias = Select[*tuple[Any, ...]]
+# A measure: its SQL over a stream's source subquery.
+Measure: TypeAlias = Callable[[Any], ColumnElement[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One kind of event: its rows (see the module's docstring) and the measures they add up to."""
+
+    source: Query
+    measures: dict[str, Measure]
+
 
 GroupKey = tuple[uuid.UUID | None, uuid.UUID | None, dt.date, bool]
 
@@ -91,6 +120,7 @@ def _job_source(scope: Scope, at: Any, *columns: Any, bounded: bool = True) -> Q
         sa.select(
             m.Job.territory_id.label("territory_id"),
             m.Job.service_type_id.label("service_type_id"),
+            m.Assignment.technician_id.label("technician_id"),
             at.label("at"),
             m.Territory.timezone.label("zone"),
             *columns,
@@ -101,25 +131,30 @@ def _job_source(scope: Scope, at: Any, *columns: Any, bounded: bool = True) -> Q
     )
 
 
-def _grouped(scope: Scope, source: Query, measures: dict[str, Any]) -> Query:
-    """The measures by territory, service type, local week and whether the local day is in the period, over the
-    rows whose local day is in the period or the trend. Two steps: the rows are first added up by local day (each
-    row's local day and week computed once, the time zone conversion being what a row costs most), then the days
-    by week; every measure is a count or a sum, so the days' figures add up to the week's."""
-    src = source.subquery()
+def _days(stream: Stream) -> Any:
+    """The stream's measures by territory, service type, technician and local day (with its week): each row's
+    local day and week computed once, the time zone conversion being what a row costs most."""
+    src = stream.source.subquery()
     day = local_date(src.c.at, src.c.zone)
     week = local_week(src.c.at, src.c.zone)
-    days = (
+    return (
         sa.select(
             src.c.territory_id,
             src.c.service_type_id,
+            src.c.technician_id,
             day.label("day"),
             week.label("week"),
-            *(expr(src).label(name) for name, expr in measures.items()),
+            *(expr(src).label(name) for name, expr in stream.measures.items()),
         )
-        .group_by(src.c.territory_id, src.c.service_type_id, day, week)
+        .group_by(src.c.territory_id, src.c.service_type_id, src.c.technician_id, day, week)
         .subquery()
     )
+
+
+def _grouped(scope: Scope, stream: Stream) -> Query:
+    """The measures by territory, service type, local week and whether the local day is in the period, over the
+    live days in the period or the trend. Every measure is a count or a sum, so the days add up to the week."""
+    days = _days(stream)
     in_period = sa.and_(days.c.day >= scope.start, days.c.day < scope.end)
     in_trend = sa.and_(days.c.day >= scope.trend_start, days.c.day < scope.trend_end)
     flag = sa.case((in_period, 1), else_=0)
@@ -129,11 +164,18 @@ def _grouped(scope: Scope, source: Query, measures: dict[str, Any]) -> Query:
             days.c.service_type_id,
             days.c.week,
             flag.label("in_period"),
-            *(_sum(days.c[name]).label(name) for name in measures),
+            *(_sum(days.c[name]).label(name) for name in stream.measures),
         )
-        .where(sa.or_(in_period, in_trend))
+        .where(sa.or_(in_period, in_trend), days.c.day >= scope.first_live_day)
         .group_by(days.c.territory_id, days.c.service_type_id, days.c.week, flag)
     )
+
+
+def _daily(scope: Scope, stream: Stream) -> Query:
+    """The stream's rows of the days `[first_day, last_day)` by territory, service type, technician and day: what
+    the daily tallies keep."""
+    days = _days(stream)
+    return sa.select(days).where(days.c.day >= scope.first_day, days.c.day < scope.last_day)
 
 
 # The first response to a job: an appointment offered, or the job scheduled or dispatched.
@@ -176,12 +218,11 @@ def _response_source(scope: Scope) -> Query:
     )
 
 
-def _ratings(scope: Scope) -> Query:
+def _ratings(scope: Scope) -> Stream:
     source = _job_source(scope, m.Rating.rated_at, m.Rating.score.label("score")).join(
         m.Rating, m.Rating.job_id == m.Job.id
     )
-    return _grouped(
-        scope,
+    return Stream(
         source,
         {
             "ratings": lambda s: sa.func.count(),
@@ -191,13 +232,12 @@ def _ratings(scope: Scope) -> Query:
     )
 
 
-def _response_times(scope: Scope) -> Query:
+def _response_times(scope: Scope) -> Stream:
     def answered(s: Any) -> ColumnElement[bool]:
         column: ColumnElement[Any] = s.c.response_s
         return column.is_not(None)
 
-    return _grouped(
-        scope,
+    return Stream(
         _response_source(scope),
         {
             "fast_responses": lambda s: _count_if(sa.and_(answered(s), s.c.fast)),
@@ -224,7 +264,7 @@ def _first_completions(scope: Scope) -> Any:
     return sa.select(ranked.c.job_id, ranked.c.at, ranked.c.outcome).where(ranked.c.n <= 1).subquery()
 
 
-def _deadlines(scope: Scope) -> list[Query]:
+def _deadlines(scope: Scope) -> list[Stream]:
     appointments, scheduled = _responses(scope)
     responded = _earliest(appointments.c.at, scheduled.c.at)
     first = _first_completions(scope)
@@ -253,14 +293,14 @@ def _deadlines(scope: Scope) -> list[Query]:
         .outerjoin(first, first.c.job_id == m.Job.id)
         .where(not_cancelled)
     )
-    measures = {
+    measures: dict[str, Measure] = {
         "deadlines": lambda s: _sum(s.c.due),
         "deadlines_met": lambda s: _sum(s.c.met),
     }
-    return [_grouped(scope, respond, measures), _grouped(scope, resolve, measures)]
+    return [Stream(respond, measures), Stream(resolve, measures)]
 
 
-def _completed_jobs(scope: Scope) -> Query:
+def _completed_jobs(scope: Scope) -> Stream:
     first = _first_completions(scope)
     reopened = (
         sa.select(m.JobStatusEvent.job_id, sa.func.min(m.JobStatusEvent.occurred_at).label("at"))
@@ -300,8 +340,7 @@ def _completed_jobs(scope: Scope) -> Query:
         .outerjoin(reopened, reopened.c.job_id == m.Job.id)
         .outerjoin(returns, returns.c.job_id == m.Job.id)
     )
-    return _grouped(
-        scope,
+    return Stream(
         source,
         {
             "jobs_completed": lambda s: sa.func.count(),
@@ -313,7 +352,7 @@ def _completed_jobs(scope: Scope) -> Query:
     )
 
 
-def _visits(scope: Scope) -> Query:
+def _visits(scope: Scope) -> Stream:
     c = m.JobCompletion
     began = sa.func.coalesce(c.arrived_at, c.reported_at, c.completed_at)
     valued = m.Job.value_cents.is_not(None)
@@ -321,6 +360,7 @@ def _visits(scope: Scope) -> Query:
         sa.select(
             m.Job.territory_id.label("territory_id"),
             m.Job.service_type_id.label("service_type_id"),
+            c.technician_id.label("technician_id"),
             began.label("at"),
             m.Territory.timezone.label("zone"),
             c.on_site_s,
@@ -332,8 +372,7 @@ def _visits(scope: Scope) -> Query:
         .join(m.Territory, m.Territory.id == m.Job.territory_id)
         .where(*_job_filters(scope, m.Job, c.technician_id))
     )
-    return _grouped(
-        scope,
+    return Stream(
         source,
         {
             "visits": lambda s: sa.func.count(),
@@ -348,7 +387,7 @@ def _visits(scope: Scope) -> Query:
     )
 
 
-def _arrivals(scope: Scope) -> Query:
+def _arrivals(scope: Scope) -> Stream:
     e = m.JobStatusEvent
     moment = sa.func.coalesce(e.reported_at, e.occurred_at)
     # Each job's first arrival ever, looked for among the jobs reached in the range: the range alone would make a
@@ -392,10 +431,8 @@ def _arrivals(scope: Scope) -> Query:
         .join(arrived, arrived.c.job_id == m.Job.id)
         .join(promised, promised.c.job_id == m.Job.id)
     )
-    return _grouped(
-        scope,
-        source,
-        {"arrivals": lambda s: sa.func.count(), "on_time": lambda s: _count_if(s.c.on_time)},
+    return Stream(
+        source, {"arrivals": lambda s: sa.func.count(), "on_time": lambda s: _count_if(s.c.on_time)}
     )
 
 
@@ -405,6 +442,7 @@ def _complaint_source(scope: Scope, at: Any, *columns: Any) -> Query:
         sa.select(
             c.territory_id.label("territory_id"),
             m.Job.service_type_id.label("service_type_id"),
+            m.Assignment.technician_id.label("technician_id"),
             at.label("at"),
             m.Territory.timezone.label("zone"),
             *columns,
@@ -427,13 +465,10 @@ def _complaint_filters(scope: Scope) -> list[ColumnElement[bool]]:
     return where
 
 
-def _complaints(scope: Scope) -> list[Query]:
+def _complaints(scope: Scope) -> list[Stream]:
     c = m.Complaint
-    received = _grouped(
-        scope, _complaint_source(scope, c.received_at), {"complaints": lambda s: sa.func.count()}
-    )
-    resolved = _grouped(
-        scope,
+    received = Stream(_complaint_source(scope, c.received_at), {"complaints": lambda s: sa.func.count()})
+    resolved = Stream(
         _complaint_source(
             scope, c.resolved_at, seconds_between(c.received_at, c.resolved_at).label("resolution_s")
         ).where(c.resolved_at.is_not(None)),
@@ -445,7 +480,7 @@ def _complaints(scope: Scope) -> list[Query]:
     return [received, resolved]
 
 
-def _shifts(scope: Scope) -> Query | None:
+def _shifts(scope: Scope) -> Stream | None:
     # Shift time cannot be split by service type: with that filter there is no utilization.
     if scope.service_type_id is not None:
         return None
@@ -475,6 +510,7 @@ def _shifts(scope: Scope) -> Query | None:
         sa.select(
             t.territory_id.label("territory_id"),
             sa.null().label("service_type_id"),
+            s.technician_id.label("technician_id"),
             s.starts_at.label("at"),
             m.Territory.timezone.label("zone"),
             worked.label("worked_s"),
@@ -484,10 +520,10 @@ def _shifts(scope: Scope) -> Query | None:
         .outerjoin(breaks, breaks.c.shift_id == s.id)
         .where(*where)
     )
-    return _grouped(scope, source, {"shift_s": lambda q: _sum(q.c.worked_s)})
+    return Stream(source, {"shift_s": lambda q: _sum(q.c.worked_s)})
 
 
-def statements(scope: Scope) -> list[Query]:
+def streams(scope: Scope) -> list[Stream]:
     found = [
         _ratings(scope),
         _response_times(scope),
@@ -501,7 +537,59 @@ def statements(scope: Scope) -> list[Query]:
     return [s for s in found if s is not None]
 
 
+def statements(scope: Scope) -> list[Query]:
+    """The report's statements: the live days of every stream, and the stored days before them."""
+    live = [_grouped(scope, stream) for stream in streams(scope)]
+    return [_stored(scope), *live] if scope.live_from is not None else live
+
+
+def daily_statements(scope: Scope) -> list[Query]:
+    """Every stream by territory, service type, technician and local day, for the daily tallies."""
+    return [_daily(scope, stream) for stream in streams(scope)]
+
+
+def _stored_filters(
+    scope: Scope, table: type[m.KpiDay] | type[m.KpiResponseTime]
+) -> list[ColumnElement[bool]]:
+    assert scope.live_from is not None
+    where = [table.day >= scope.first_day, table.day < scope.live_from]
+    if scope.territory_ids is not None:
+        where.append(table.territory_id.in_(scope.territory_ids))
+    if scope.service_type_id is not None:
+        where.append(table.service_type_id == scope.service_type_id)
+    if scope.technician_id is not None:
+        where.append(table.technician_id == scope.technician_id)
+    return where
+
+
+def _stored(scope: Scope) -> Query:
+    """The daily tallies' days before `live_from`, grouped as `_grouped` groups the live ones."""
+    d = m.KpiDay
+    in_period = sa.and_(d.day >= scope.start, d.day < scope.end)
+    in_trend = sa.and_(d.day >= scope.trend_start, d.day < scope.trend_end)
+    flag = sa.case((in_period, 1), else_=0)
+    return (
+        sa.select(
+            d.territory_id,
+            d.service_type_id,
+            d.week,
+            flag.label("in_period"),
+            *(sa.func.sum(getattr(d, name)).label(name) for name in MEASURES),
+        )
+        .where(sa.or_(in_period, in_trend), *_stored_filters(scope, d))
+        .group_by(d.territory_id, d.service_type_id, d.week, flag)
+    )
+
+
+MEASURES = tuple(Tally.__dataclass_fields__)
 _INTEGER_FIELDS = {name for name, kind in Tally.__annotations__.items() if kind == "int"}
+
+
+def measure_value(name: str, value: Any) -> int | float:
+    """A summed measure as its Python type (PostgreSQL sums big integers as numeric)."""
+    if value is None:
+        return 0
+    return round(value) if name in _INTEGER_FIELDS else float(value)
 
 
 async def tallies(session: AsyncSession, scope: Scope) -> dict[GroupKey, Tally]:
@@ -512,13 +600,9 @@ async def tallies(session: AsyncSession, scope: Scope) -> dict[GroupKey, Tally]:
             key = (row["territory_id"], row["service_type_id"], _as_date(row["week"]), bool(row["in_period"]))
             tally = found.setdefault(key, Tally())
             for name, value in row.items():
-                if name in _MEASURES:
-                    whole = round(value) if name in _INTEGER_FIELDS else float(value)
-                    setattr(tally, name, getattr(tally, name) + whole)
+                if name in MEASURES:
+                    setattr(tally, name, getattr(tally, name) + measure_value(name, value))
     return found
-
-
-_MEASURES = set(Tally.__dataclass_fields__)
 
 
 def _as_date(value: dt.date | str) -> dt.date:
@@ -536,26 +620,54 @@ class Percentile:
     seconds: float
 
 
-def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
-    # Each response once (the ranks are a CTE read four times), with whether its local day is in the period and in
-    # the trend and its local week, and its rank among those of its channel group in the period overall, by
-    # territory and by service type, and in its trend week; a sort per grouping of the responses, not one sort of
-    # the four groupings' rows together.
+def _answered(scope: Scope) -> Any:
+    """Each answered request with its response time, local day and week."""
     source = _response_source(scope).subquery()
-    day = local_date(source.c.at, source.c.zone)
-    src = (
+    return (
         sa.select(
             source.c.territory_id,
             source.c.service_type_id,
+            source.c.technician_id,
             source.c.fast,
             source.c.response_s,
+            local_date(source.c.at, source.c.zone).label("day"),
             local_week(source.c.at, source.c.zone).label("week"),
-            sa.case((sa.and_(day >= scope.start, day < scope.end), 1), else_=0).label("p"),
-            sa.case((sa.and_(day >= scope.trend_start, day < scope.trend_end), 1), else_=0).label("t"),
         )
         .where(source.c.response_s.is_not(None))
         .subquery()
     )
+
+
+def response_times_statement(scope: Scope) -> Query:
+    """The answered requests of the days `[first_day, last_day)`, as the daily tallies keep them."""
+    a = _answered(scope)
+    return sa.select(
+        a.c.territory_id, a.c.service_type_id, a.c.technician_id, a.c.day, a.c.week, a.c.fast, a.c.response_s
+    ).where(a.c.day >= scope.first_day, a.c.day < scope.last_day)
+
+
+def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
+    # Each response once (the ranks are a CTE read four times), with whether its local day is in the period and in
+    # the trend and its local week, and its rank among those of its channel group in the period overall, by
+    # territory and by service type, and in its trend week; a sort per grouping of the responses, not one sort of
+    # the four groupings' rows together. The days before `live_from` come from the stored response times.
+    a = _answered(scope)
+    columns = ("territory_id", "service_type_id", "fast", "response_s", "day", "week")
+    parts: list[Query] = [sa.select(*(a.c[c] for c in columns)).where(a.c.day >= scope.first_live_day)]
+    if scope.live_from is not None:
+        t = m.KpiResponseTime
+        parts.append(sa.select(*(getattr(t, c) for c in columns)).where(*_stored_filters(scope, t)))
+    both = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    day = both.c.day
+    src = sa.select(
+        both.c.territory_id,
+        both.c.service_type_id,
+        both.c.fast,
+        both.c.response_s,
+        both.c.week,
+        sa.case((sa.and_(day >= scope.start, day < scope.end), 1), else_=0).label("p"),
+        sa.case((sa.and_(day >= scope.trend_start, day < scope.trend_end), 1), else_=0).label("t"),
+    ).subquery()
 
     def ranks(name: str, *partition: Any) -> list[Any]:
         return [

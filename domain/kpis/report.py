@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import models as m
 from domain.errors import InvalidInput, NotFound
-from domain.kpis import queries
+from domain.kpis import queries, store
 from domain.kpis.definitions import DEFINITIONS, Better, Unit, targets
 from domain.kpis.queries import Percentile, Scope
 from domain.kpis.tally import Figure, Rates, Tally, figures
@@ -82,6 +82,12 @@ class KpiReport:
     currency: str
     computed_at: dt.datetime
     filters: dict[str, uuid.UUID | None] = field(default_factory=dict)
+
+
+async def _live_from(session: AsyncSession, now: dt.datetime, window_days: int) -> dt.date:
+    """The first day to count from the events: the daily tallies hold the closed days before it."""
+    stored_until = await store.refresh(session, now=now, window_days=window_days)
+    return min(stored_until, store.closed_before(now))
 
 
 def _monday(day: dt.date) -> dt.date:
@@ -180,8 +186,10 @@ def _groups(
 
 
 async def kpi_report(
-    session: AsyncSession, principal: Principal, query: KpiQuery, *, now: dt.datetime
+    session: AsyncSession, principal: Principal, query: KpiQuery, *, now: dt.datetime, stored: bool = True
 ) -> KpiReport:
+    """The report as of `now`. The closed days come from the daily tallies (refreshed first, in the session's
+    transaction); `stored=False` counts every day from the events instead (the tallies' own check)."""
     await _check_filters(session, principal, query)
     start, end = await _period(session, principal, query, now)
     settings = await kpi_settings.current(session)
@@ -199,6 +207,7 @@ async def kpi_report(
         territory_ids=_territory_scope(principal, query),
         service_type_id=query.service_type_id,
         technician_id=query.technician_id,
+        live_from=await _live_from(session, now, settings.first_fix_window_days) if stored else None,
     )
     rows = await queries.tallies(session, scope)
     found = await queries.percentiles(session, scope)

@@ -26,7 +26,7 @@ from domain.models.jobs import (
     JobTimeWindow,
     ServiceRequest,
 )
-from domain.models.kpis import KpiSettings
+from domain.models.kpis import KpiDay, KpiResponseTime, KpiSettings, KpiStale, KpiStore
 from domain.models.organisation import (
     Shift,
     ShiftBreak,
@@ -66,7 +66,11 @@ __all__ = [
     "JobSignature",
     "JobStatusEvent",
     "JobTimeWindow",
+    "KpiDay",
+    "KpiResponseTime",
     "KpiSettings",
+    "KpiStale",
+    "KpiStore",
     "OutboxMessage",
     "Plan",
     "Rating",

@@ -69,6 +69,7 @@ class KpiWorld:
 
     engine: AsyncEngine
     conn: AsyncConnection | None = None
+    session: AsyncSession | None = None
     territories: dict[str, uuid.UUID] = field(default_factory=dict)
     service_types: dict[str, uuid.UUID] = field(default_factory=dict)
     technicians: dict[str, uuid.UUID] = field(default_factory=dict)
@@ -85,10 +86,25 @@ class KpiWorld:
             finally:
                 self.conn = None
 
+    @contextlib.asynccontextmanager
+    async def orm(self, sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+        """Rows written through the app's session (audited, noted stale for the KPI store), committed at the end."""
+        async with sessionmaker() as session:
+            self.session = session
+            try:
+                yield session
+                await session.commit()
+            finally:
+                self.session = None
+
     async def _insert(self, model: Any, **values: Any) -> uuid.UUID:
-        assert self.conn is not None, "insert rows inside `async with world.rows():`"
         row_id = values.setdefault("id", uuid.uuid4())
-        await self.conn.execute(sa.insert(model).values(**values))
+        if self.session is not None:
+            self.session.add(model(**values))
+            await self.session.flush()
+        else:
+            assert self.conn is not None, "insert rows inside `async with world.rows():` or `world.orm()`"
+            await self.conn.execute(sa.insert(model).values(**values))
         assert isinstance(row_id, uuid.UUID)
         return row_id
 
@@ -156,8 +172,9 @@ class KpiWorld:
         of that job, as a follow-up shares its first visit's); with `technician`, its assignment."""
         request_id = None
         if request_of is not None:
-            assert self.conn is not None
-            request_id = await self.conn.scalar(
+            reader = self.session or self.conn
+            assert reader is not None
+            request_id = await reader.scalar(
                 sa.select(m.Job.service_request_id).where(m.Job.id == request_of)
             )
         if channel is not None:
