@@ -1259,6 +1259,10 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
 
 # Each statement of a report, named by a column only it selects.
 _LABELS = (
+    ("percentile_disc", "p90 of response times"),
+    ("AS r_all", "p90 of response times"),
+    ("FROM kpi_days", "stored days (daily tallies)"),
+    ("FROM kpi_technician_days", "stored days (daily tallies)"),
     ("AS ratings", "ratings"),
     ("AS fast_responses", "response times"),
     ("respond_by AS at", "deadlines: respond"),
@@ -1269,7 +1273,6 @@ _LABELS = (
     ("AS complaints_resolved", "complaints resolved"),
     ("AS complaints", "complaints received"),
     ("AS shift_s", "shifts"),
-    ("AS r_all", "p90 of response times"),
 )
 
 

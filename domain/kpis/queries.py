@@ -179,10 +179,14 @@ def _daily(scope: Scope, stream: Stream) -> Query:
 
 
 # The first response to a job: an appointment offered, or the job scheduled or dispatched.
-def _responses(scope: Scope) -> Any:
+def _responses(scope: Scope, among: Any) -> Any:
+    """The first appointment offered to, and the first scheduling of, each job in `among` (job ids)."""
     appointments = (
         sa.select(m.Appointment.job_id, sa.func.min(m.Appointment.created_at).label("at"))
-        .where(m.Appointment.created_at >= scope.utc_from - dt.timedelta(days=60))
+        .where(
+            m.Appointment.created_at >= scope.utc_from - dt.timedelta(days=60),
+            m.Appointment.job_id.in_(among),
+        )
         .group_by(m.Appointment.job_id)
         .subquery()
     )
@@ -191,6 +195,7 @@ def _responses(scope: Scope) -> Any:
         .where(
             m.JobStatusEvent.to_status.in_((JobStatus.SCHEDULED, JobStatus.DISPATCHED)),
             m.JobStatusEvent.occurred_at >= scope.utc_from - dt.timedelta(days=60),
+            m.JobStatusEvent.job_id.in_(among),
         )
         .group_by(m.JobStatusEvent.job_id)
         .subquery()
@@ -199,7 +204,12 @@ def _responses(scope: Scope) -> Any:
 
 
 def _response_source(scope: Scope) -> Query:
-    appointments, scheduled = _responses(scope)
+    received_in_range = (
+        sa.select(m.Job.id)
+        .join(m.ServiceRequest, m.ServiceRequest.id == m.Job.service_request_id)
+        .where(m.ServiceRequest.received_at >= scope.utc_from, m.ServiceRequest.received_at < scope.utc_to)
+    )
+    appointments, scheduled = _responses(scope, received_in_range)
     responded = _earliest(appointments.c.at, scheduled.c.at)
     received = m.ServiceRequest.received_at
     seconds = sa.case((responded < received, 0.0), else_=seconds_between(received, responded))
@@ -248,26 +258,35 @@ def _response_times(scope: Scope) -> Stream:
     )
 
 
-def _first_completions(scope: Scope) -> Any:
-    """Each job's first completion: its moment (on the device's clock when there is one) and outcome."""
+def _first_completions(scope: Scope, among: Any) -> Any:
+    """The first completion of each job in `among` (a statement of job ids): its moment (on the device's clock
+    when there is one) and outcome. Ranking only those spares ranking a year's completions for a few days'."""
     moment = sa.func.coalesce(m.JobCompletion.reported_at, m.JobCompletion.completed_at)
-    ranked = sa.select(
-        m.JobCompletion.job_id,
-        moment.label("at"),
-        m.JobCompletion.outcome,
-        sa.func.row_number()
-        .over(partition_by=m.JobCompletion.job_id, order_by=(moment, m.JobCompletion.created_at))
-        .label("n"),
-    ).subquery()
+    ranked = (
+        sa.select(
+            m.JobCompletion.job_id,
+            moment.label("at"),
+            m.JobCompletion.outcome,
+            sa.func.row_number()
+            .over(partition_by=m.JobCompletion.job_id, order_by=(moment, m.JobCompletion.created_at))
+            .label("n"),
+        )
+        .where(m.JobCompletion.job_id.in_(among))
+        .subquery()
+    )
     # `n <= 1` is `n = 1` (a row number starts at 1), written so that PostgreSQL estimates a third of the rows
     # rather than one in 200: the guess of a few hundred first completions made it join them one by one.
     return sa.select(ranked.c.job_id, ranked.c.at, ranked.c.outcome).where(ranked.c.n <= 1).subquery()
 
 
 def _deadlines(scope: Scope) -> list[Stream]:
-    appointments, scheduled = _responses(scope)
+    respond_in_range = sa.select(m.Job.id).where(
+        m.Job.respond_by >= scope.utc_from, m.Job.respond_by < scope.utc_to
+    )
+    appointments, scheduled = _responses(scope, respond_in_range)
     responded = _earliest(appointments.c.at, scheduled.c.at)
-    first = _first_completions(scope)
+    due = sa.select(m.Job.id).where(m.Job.resolve_by >= scope.utc_from, m.Job.resolve_by < scope.utc_to)
+    first = _first_completions(scope, due)
     now = sa.literal(scope.now, m.Job.respond_by.type)
     not_cancelled = m.Job.status != JobStatus.CANCELLED
     respond = (
@@ -301,7 +320,12 @@ def _deadlines(scope: Scope) -> list[Stream]:
 
 
 def _completed_jobs(scope: Scope) -> Stream:
-    first = _first_completions(scope)
+    c = m.JobCompletion
+    # A first completion in the range is a completion in it (the device's moment or the server's).
+    completed = sa.select(c.job_id).where(
+        sa.or_(c.completed_at >= scope.utc_from, c.reported_at >= scope.utc_from)
+    )
+    first = _first_completions(scope, completed)
     reopened = (
         sa.select(m.JobStatusEvent.job_id, sa.func.min(m.JobStatusEvent.occurred_at).label("at"))
         .where(m.JobStatusEvent.to_status == JobStatus.REOPENED)
@@ -370,7 +394,15 @@ def _visits(scope: Scope) -> Stream:
         )
         .join(m.Job, m.Job.id == c.job_id)
         .join(m.Territory, m.Territory.id == m.Job.territory_id)
-        .where(*_job_filters(scope, m.Job, c.technician_id))
+        .where(
+            # A visit begun in the range has one of its moments in it: fewer rows to convert to local days.
+            sa.or_(
+                c.arrived_at >= scope.utc_from,
+                c.reported_at >= scope.utc_from,
+                c.completed_at >= scope.utc_from,
+            ),
+            *_job_filters(scope, m.Job, c.technician_id),
+        )
     )
     return Stream(
         source,
@@ -549,7 +581,7 @@ def daily_statements(scope: Scope) -> list[Query]:
 
 
 def _stored_filters(
-    scope: Scope, table: type[m.KpiDay] | type[m.KpiResponseTime]
+    scope: Scope, table: type[m.KpiTechnicianDay] | type[m.KpiResponseTime] | type[m.KpiDay]
 ) -> list[ColumnElement[bool]]:
     assert scope.live_from is not None
     where = [table.day >= scope.first_day, table.day < scope.live_from]
@@ -558,13 +590,16 @@ def _stored_filters(
     if scope.service_type_id is not None:
         where.append(table.service_type_id == scope.service_type_id)
     if scope.technician_id is not None:
-        where.append(table.technician_id == scope.technician_id)
+        if table is m.KpiDay:
+            raise ValueError("kpi_days has no technician: read kpi_technician_days")
+        where.append(table.technician_id == scope.technician_id)  # type: ignore[union-attr]
     return where
 
 
 def _stored(scope: Scope) -> Query:
-    """The daily tallies' days before `live_from`, grouped as `_grouped` groups the live ones."""
-    d = m.KpiDay
+    """The daily tallies' days before `live_from`, grouped as `_grouped` groups the live ones (from the table by
+    technician only when one technician is asked for: it has ten times the rows)."""
+    d: type[m.KpiDay] | type[m.KpiTechnicianDay] = m.KpiTechnicianDay if scope.technician_id else m.KpiDay
     in_period = sa.and_(d.day >= scope.start, d.day < scope.end)
     in_trend = sa.and_(d.day >= scope.trend_start, d.day < scope.trend_end)
     flag = sa.case((in_period, 1), else_=0)
@@ -646,11 +681,9 @@ def response_times_statement(scope: Scope) -> Query:
     ).where(a.c.day >= scope.first_day, a.c.day < scope.last_day)
 
 
-def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
-    # Each response once (the ranks are a CTE read four times), with whether its local day is in the period and in
-    # the trend and its local week, and its rank among those of its channel group in the period overall, by
-    # territory and by service type, and in its trend week; a sort per grouping of the responses, not one sort of
-    # the four groupings' rows together. The days before `live_from` come from the stored response times.
+def _response_rows(scope: Scope) -> Any:
+    """Every answered request of the period or the trend, with whether its local day is in the period (`p`) and in
+    the trend (`t`), and its local week. The days before `live_from` come from the stored response times."""
     a = _answered(scope)
     columns = ("territory_id", "service_type_id", "fast", "response_s", "day", "week")
     parts: list[Query] = [sa.select(*(a.c[c] for c in columns)).where(a.c.day >= scope.first_live_day)]
@@ -668,6 +701,45 @@ def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
         sa.case((sa.and_(day >= scope.start, day < scope.end), 1), else_=0).label("p"),
         sa.case((sa.and_(day >= scope.trend_start, day < scope.trend_end), 1), else_=0).label("t"),
     ).subquery()
+    return src
+
+
+def _percentile_disc_statement(scope: Scope) -> Query:
+    """PostgreSQL: `percentile_disc(0.9)` (the nearest rank, as below) over four grouping sets in one pass."""
+    src = _response_rows(scope)
+    c = src.c
+    return (
+        sa.select(
+            sa.func.grouping(c.territory_id, c.service_type_id, c.week).label("unused"),
+            c.territory_id,
+            c.service_type_id,
+            c.week,
+            c.fast,
+            c.p,
+            c.t,
+            sa.func.percentile_disc(0.9).within_group(c.response_s).label("response_s"),
+        )
+        .where(sa.or_(c.p == 1, c.t == 1))
+        .group_by(
+            sa.func.grouping_sets(
+                sa.tuple_(c.p, c.fast),
+                sa.tuple_(c.p, c.territory_id, c.fast),
+                sa.tuple_(c.p, c.service_type_id, c.fast),
+                sa.tuple_(c.t, c.week, c.fast),
+            )
+        )
+    )
+
+
+# GROUPING(territory, service type, week): a bit set for each column the grouping set leaves out.
+_GROUPING_SETS = {0b111: "all", 0b011: "territory", 0b101: "service_type", 0b110: "week"}
+
+
+def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
+    # Each response once (the ranks are a CTE read four times), with its rank among those of its channel group in
+    # the period overall, by territory and by service type, and in its trend week; a sort per grouping of the
+    # responses, not one sort of the four groupings' rows together.
+    src = _response_rows(scope)
 
     def ranks(name: str, *partition: Any) -> list[Any]:
         return [
@@ -711,12 +783,25 @@ def _percentile_statement(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
 
 async def percentiles(session: AsyncSession, scope: Scope) -> list[Percentile]:
     found = []
+    if session.get_bind().dialect.name == "postgresql":
+        for row in (await session.execute(_percentile_disc_statement(scope))).mappings():
+            dim = _GROUPING_SETS[row["unused"]]
+            if (row["t"] if dim == "week" else row["p"]) != 1:
+                continue  # the trend's responses outside the period, or the reverse
+            found.append(Percentile(dim, _group(dim, row), bool(row["fast"]), float(row["response_s"])))
+        return found
     for row in (await session.execute(_percentile_statement(scope))).mappings():
-        key: uuid.UUID | dt.date | None = {
-            "all": None,
-            "territory": row["territory_id"],
-            "service_type": row["service_type_id"],
-            "week": _as_date(row["week"]) if row["week"] is not None else None,
-        }[row["dim"]]
-        found.append(Percentile(row["dim"], key, bool(row["fast"]), float(row["response_s"])))
+        found.append(
+            Percentile(row["dim"], _group(row["dim"], row), bool(row["fast"]), float(row["response_s"]))
+        )
     return found
+
+
+def _group(dim: str, row: Any) -> uuid.UUID | dt.date | None:
+    if dim == "territory":
+        return row["territory_id"]  # type: ignore[no-any-return]
+    if dim == "service_type":
+        return row["service_type_id"]  # type: ignore[no-any-return]
+    if dim == "week" and row["week"] is not None:
+        return _as_date(row["week"])
+    return None

@@ -99,7 +99,7 @@ async def _count(
         first_fix_window_s=window_days * 86400,
         territory_ids=territories,
     )
-    for table in (m.KpiDay, m.KpiResponseTime):
+    for table in (m.KpiDay, m.KpiTechnicianDay, m.KpiResponseTime):
         where = [table.day >= first, table.day < until]
         if territories is not None:
             where.append(table.territory_id.in_(territories))
@@ -111,19 +111,13 @@ async def _count(
             for name, value in row._mapping.items():
                 if name in MEASURES and value:
                     measures[name] = measures.get(name, 0) + measure_value(name, value)
-    rows = [
-        {
-            "territory_id": territory,
-            "service_type_id": service_type,
-            "technician_id": technician,
-            "day": day,
-            "week": day - dt.timedelta(days=day.weekday()),
-            **{name: measures.get(name, 0) for name in MEASURES},
-        }
-        for (territory, service_type, technician, day), measures in days.items()
-    ]
-    for i in range(0, len(rows), _INSERT_CHUNK):
-        await session.execute(sa.insert(m.KpiDay), rows[i : i + _INSERT_CHUNK])
+    everyone: dict[Key, dict[str, Any]] = defaultdict(dict)
+    for (territory, service_type, _, day), measures in days.items():
+        total = everyone[(territory, service_type, None, day)]
+        for name, value in measures.items():
+            total[name] = total.get(name, 0) + value
+    await _insert(session, m.KpiTechnicianDay, days)
+    await _insert(session, m.KpiDay, everyone, technician=False)
     answered = queries.response_times_statement(scope).subquery()
     await session.execute(
         sa.insert(m.KpiResponseTime).from_select(
@@ -131,6 +125,28 @@ async def _count(
             sa.select(answered),
         )
     )
+
+
+async def _insert(
+    session: AsyncSession,
+    table: type[m.KpiDay] | type[m.KpiTechnicianDay],
+    days: dict[Key, dict[str, Any]],
+    *,
+    technician: bool = True,
+) -> None:
+    rows = [
+        {
+            "territory_id": territory,
+            "service_type_id": service_type,
+            **({"technician_id": who} if technician else {}),
+            "day": day,
+            "week": day - dt.timedelta(days=day.weekday()),
+            **{name: measures.get(name, 0) for name in MEASURES},
+        }
+        for (territory, service_type, who, day), measures in days.items()
+    ]
+    for i in range(0, len(rows), _INSERT_CHUNK):
+        await session.execute(sa.insert(table), rows[i : i + _INSERT_CHUNK])
 
 
 async def refresh_now(session: AsyncSession, now: dt.datetime) -> dt.date:

@@ -26,7 +26,7 @@ from domain.models.jobs import (
     JobTimeWindow,
     ServiceRequest,
 )
-from domain.models.kpis import KpiDay, KpiResponseTime, KpiSettings, KpiStale, KpiStore
+from domain.models.kpis import KpiDay, KpiResponseTime, KpiSettings, KpiStale, KpiStore, KpiTechnicianDay
 from domain.models.organisation import (
     Shift,
     ShiftBreak,
@@ -71,6 +71,7 @@ __all__ = [
     "KpiSettings",
     "KpiStale",
     "KpiStore",
+    "KpiTechnicianDay",
     "OutboxMessage",
     "Plan",
     "Rating",
