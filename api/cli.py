@@ -1,5 +1,5 @@
 """The `fieldwork` command line: serve, migrate, seed, manage users, plan a day, verify the audit chain and
-completion certificates."""
+completion certificates, run the early warnings or the KPI tallies' refresh once."""
 
 from __future__ import annotations
 
@@ -184,6 +184,21 @@ async def _warnings(url: str) -> int:
     return 0
 
 
+async def _kpis_refresh(url: str) -> int:
+    import datetime as dt
+
+    from api.warning_watch import refresh_kpis_once
+
+    engine = create_engine(url)
+    try:
+        maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+        stored_until = await refresh_kpis_once(maker, now=dt.datetime.now(dt.UTC))
+    finally:
+        await engine.dispose()
+    print(f"KPI daily tallies up to date: every day before {stored_until} is stored")
+    return 0
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -289,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "warnings", help="evaluate the early warnings once (what the server's watch does every minute)"
     )
+    kpis = sub.add_parser("kpis", help="the KPIs' daily tallies")
+    kpis.add_argument(
+        "action",
+        choices=["refresh"],
+        help="count the days gone stale again (the server's watch does it every minute; after an upgrade or a bulk "
+        "load of events, this does it before the first report has to)",
+    )
     check = sub.add_parser(
         "verify-certificate",
         help="check a completion certificate (HTML or PDF) against the database; exit 0 valid, 1 altered, 2 unreadable",
@@ -329,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify_certificate(url, args.file, args.json)
         case "warnings":
             return asyncio.run(_warnings(url))
+        case "kpis":
+            return asyncio.run(_kpis_refresh(url))
     return 2
 
 

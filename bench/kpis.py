@@ -22,7 +22,9 @@ COPY (asyncpg's `copy_records_to_table`; every constraint and foreign key is che
 - ratings for about 60 % of the completed jobs, complaints for about 2 % (most resolved, a few still open);
 - the two weeks after the period are planned (shifts, booked jobs) but not yet worked.
 
-Then `VACUUM (ANALYZE)`, as autovacuum would leave a settled database, and the measurement: `kpi_report` as an
+Then `VACUUM (ANALYZE)`, as autovacuum would leave a settled database; the daily tallies (domain.kpis.store)
+counted from nothing, then refreshed with nothing stale, with one more closed day and with a month of one territory
+noted stale (each timed); and the measurement: `kpi_report` as an
 admin for the whole year (365 days, 52 weeks of trend) and as the dispatcher of one territory (paris-north) for
 the last 4 weeks (8 weeks of trend): one warm-up run, then `--runs` runs (5), each in a new session on the same
 pooled connection (the app's engine, domain.db); min / median / max, the CPU time of the connection's PostgreSQL
