@@ -62,6 +62,23 @@ async def _state(session: AsyncSession) -> m.KpiStore:
     return state
 
 
+async def _current(session: AsyncSession, window_days: int, closed: dt.date) -> dt.date | None:
+    """How far the tallies reach when nothing is stale and no day closed since; None when a refresh has work."""
+    found = (
+        await session.execute(
+            sa.select(m.KpiStore.filled_until, m.KpiStore.first_fix_window_days).where(
+                m.KpiStore.id == STORE_ID
+            )
+        )
+    ).one_or_none()
+    if found is None or found.first_fix_window_days != window_days:
+        return None
+    filled = _as_date(found.filled_until)
+    if filled < closed or await session.scalar(sa.select(sa.exists().where(m.KpiStale.row.is_not(None)))):
+        return None
+    return filled
+
+
 async def _take_notes(session: AsyncSession) -> dict[uuid.UUID | None, dt.date]:
     """The stale notes, deleted as they are read: a note committed meanwhile stays for the next refresh."""
     notes = await session.execute(sa.delete(m.KpiStale).returning(m.KpiStale.territory_id, m.KpiStale.since))
@@ -158,8 +175,12 @@ async def refresh_now(session: AsyncSession, now: dt.datetime) -> dt.date:
 async def refresh(session: AsyncSession, *, now: dt.datetime, window_days: int) -> dt.date:
     """Bring the daily tallies up to date with the events; the first day they do not hold.
 
-    Runs in the caller's transaction: the refresh and the notes it consumed commit (or roll back) together."""
+    Runs in the caller's transaction: the refresh and the notes it consumed commit (or roll back) together. With
+    nothing to do (the usual case: the watch keeps up) it neither locks nor writes, so reports run side by side."""
     closed = closed_before(now)
+    current = await _current(session, window_days, closed)
+    if current is not None:
+        return current
     state = await _state(session)
     stale = await _take_notes(session)
     if state.first_fix_window_days != window_days:
