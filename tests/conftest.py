@@ -472,6 +472,11 @@ def rows(sessionmaker: async_sessionmaker[AsyncSession], model: Any) -> int:
     return asyncio.run(count_rows(sessionmaker, model))
 
 
+# Derived from the events and kept up to date by any KPI report (domain.kpis.store): a report filling them changes
+# nothing anybody wrote.
+_DERIVED_TABLES = frozenset({"kpi_days", "kpi_technician_days", "kpi_response_times", "kpi_stale", "kpi_store"})
+
+
 @pytest.fixture
 def snapshot(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
     """snapshot() -> row counts of every table plus the audit head, to prove a failed request changed nothing."""
@@ -481,6 +486,7 @@ def snapshot(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
             counts = {
                 t.name: await s.scalar(sa.select(sa.func.count()).select_from(t))
                 for t in m.metadata.sorted_tables
+                if t.name not in _DERIVED_TABLES
             }
             counts["jobs.max_version"] = await s.scalar(sa.select(sa.func.sum(m.Job.version)))
             counts["audit_head"] = (await s.get_one(m.AuditHead, 1)).seq
