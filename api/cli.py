@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -166,17 +167,23 @@ async def _sync_maintain(url: str, horizon_days: int) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on an engine of their own, disposed of afterwards (its pooled connections closed)."""
+    engine = create_engine(url)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+    finally:
+        await engine.dispose()
+
+
 async def _warnings(url: str) -> int:
     import datetime as dt
 
     from api.warning_watch import evaluate_once
 
-    engine = create_engine(url)
-    try:
-        maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+    async with _sessions(url) as maker:
         report = await evaluate_once(maker, now=dt.datetime.now(dt.UTC))
-    finally:
-        await engine.dispose()
     print(
         f"early warnings: {report.raised} raised ({report.notified} e-mails queued), {report.updated} updated, "
         f"{report.cleared} cleared, {report.open} open"
@@ -189,12 +196,8 @@ async def _kpis_refresh(url: str) -> int:
 
     from api.warning_watch import refresh_kpis_once
 
-    engine = create_engine(url)
-    try:
-        maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+    async with _sessions(url) as maker:
         stored_until = await refresh_kpis_once(maker, now=dt.datetime.now(dt.UTC))
-    finally:
-        await engine.dispose()
     print(f"KPI daily tallies up to date: every day before {stored_until} is stored")
     return 0
 

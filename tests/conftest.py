@@ -474,7 +474,9 @@ def rows(sessionmaker: async_sessionmaker[AsyncSession], model: Any) -> int:
 
 # Derived from the events and kept up to date by any KPI report (domain.kpis.store): a report filling them changes
 # nothing anybody wrote.
-_DERIVED_TABLES = frozenset({"kpi_days", "kpi_technician_days", "kpi_response_times", "kpi_stale", "kpi_store"})
+_DERIVED_TABLES = frozenset(
+    {"kpi_days", "kpi_technician_days", "kpi_response_times", "kpi_stale", "kpi_store"}
+)
 
 
 @pytest.fixture
