@@ -194,7 +194,7 @@ async def _warnings(url: str) -> int:
 async def _kpis_refresh(url: str) -> int:
     import datetime as dt
 
-    from api.warning_watch import refresh_kpis_once
+    from api.kpi_tallies import refresh_kpis_once
 
     async with _sessions(url) as maker:
         stored_until = await refresh_kpis_once(maker, now=dt.datetime.now(dt.UTC))

@@ -19,8 +19,8 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.background import BackgroundLoop
+from api.kpi_tallies import refresh_kpis_once
 from api.settings import Settings
-from domain.kpis import store
 from domain.services import warnings
 
 log = logging.getLogger("fieldwork.warnings")
@@ -43,20 +43,6 @@ async def evaluate_once(
         report = await warnings.evaluate(session, now=now)
         await session.commit()
     return report
-
-
-async def refresh_kpis_once(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    *,
-    now: dt.datetime,
-    write_lock: asyncio.Lock | None = None,
-) -> dt.date:
-    """Count the KPI days gone stale since the last pass again (domain.kpis.store), so that a report finds little
-    or nothing left to do; in its own transaction."""
-    async with write_lock or contextlib.nullcontext(), sessionmaker() as session:
-        stored_until = await store.refresh_now(session, now)
-        await session.commit()
-    return stored_until
 
 
 class WarningWatch(BackgroundLoop):

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, patch
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import ADMIN, OFFICE
 from api.kpi_charts import report_charts
 from api.kpi_export import to_csv
+from api.kpi_tallies import refresh_kpis_once
 from api.schemas.kpis import GroupOut, KpiFiltersOut, KpiOut, KpiReportOut, KpiSettingsOut, KpiSettingsPatch
 from domain import models as m
 from domain.kpis.definitions import DEFINITIONS, targets
@@ -37,6 +39,7 @@ Weeks = Annotated[
 
 
 async def provide_report(
+    state: State,
     principal: Principal,
     db_session: AsyncSession,
     start: Start = None,
@@ -48,7 +51,10 @@ async def provide_report(
 ) -> KpiReport:
     """The report the query asks for: GetKpis, ExportKpis and GetKpiCharts share its parameters and its errors."""
     query = KpiQuery(start, end, weeks, territory_id, service_type_id, technician_id)
-    return await kpi_report(db_session, principal, query, now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    # In a transaction of its own, as a writer: the report's own only reads.
+    await refresh_kpis_once(state.sessionmaker, now=now, write_lock=state.sqlite_writers)
+    return await kpi_report(db_session, principal, query, now=now, refresh=False)
 
 
 def report_out(report: KpiReport) -> KpiReportOut:

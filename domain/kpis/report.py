@@ -84,9 +84,12 @@ class KpiReport:
     filters: dict[str, uuid.UUID | None] = field(default_factory=dict)
 
 
-async def _live_from(session: AsyncSession, now: dt.datetime, window_days: int) -> dt.date:
+async def _live_from(session: AsyncSession, now: dt.datetime, window_days: int, refresh: bool) -> dt.date:
     """The first day to count from the events: the daily tallies hold the closed days before it."""
-    stored_until = await store.refresh(session, now=now, window_days=window_days)
+    if refresh:
+        stored_until = await store.refresh(session, now=now, window_days=window_days)
+    else:
+        stored_until = await store.stored_until(session, window_days)
     return min(stored_until, store.closed_before(now))
 
 
@@ -186,10 +189,17 @@ def _groups(
 
 
 async def kpi_report(
-    session: AsyncSession, principal: Principal, query: KpiQuery, *, now: dt.datetime, stored: bool = True
+    session: AsyncSession,
+    principal: Principal,
+    query: KpiQuery,
+    *,
+    now: dt.datetime,
+    stored: bool = True,
+    refresh: bool = True,
 ) -> KpiReport:
-    """The report as of `now`. The closed days come from the daily tallies (refreshed first, in the session's
-    transaction); `stored=False` counts every day from the events instead (the tallies' own check)."""
+    """The report as of `now`. The closed days come from the daily tallies, refreshed first in the session's
+    transaction unless `refresh` is False (the caller just did, in a transaction of its own); `stored=False`
+    counts every day from the events instead (the tallies' own check)."""
     await _check_filters(session, principal, query)
     start, end = await _period(session, principal, query, now)
     settings = await kpi_settings.current(session)
@@ -207,7 +217,7 @@ async def kpi_report(
         territory_ids=_territory_scope(principal, query),
         service_type_id=query.service_type_id,
         technician_id=query.technician_id,
-        live_from=await _live_from(session, now, settings.first_fix_window_days) if stored else None,
+        live_from=await _live_from(session, now, settings.first_fix_window_days, refresh) if stored else None,
     )
     rows = await queries.tallies(session, scope)
     found = await queries.percentiles(session, scope)

@@ -64,6 +64,13 @@ async def _state(session: AsyncSession) -> m.KpiStore:
 
 async def _current(session: AsyncSession, window_days: int, closed: dt.date) -> dt.date | None:
     """How far the tallies reach when nothing is stale and no day closed since; None when a refresh has work."""
+    filled = await stored_until(session, window_days)
+    stale = await session.scalar(sa.select(sa.exists().where(m.KpiStale.row.is_not(None))))
+    return None if filled == BEGINNING or filled < closed or stale else filled
+
+
+async def stored_until(session: AsyncSession, window_days: int) -> dt.date:
+    """The first day the tallies do not hold, as they stand (nothing, if they were counted with another window)."""
     found = (
         await session.execute(
             sa.select(m.KpiStore.filled_until, m.KpiStore.first_fix_window_days).where(
@@ -72,11 +79,8 @@ async def _current(session: AsyncSession, window_days: int, closed: dt.date) -> 
         )
     ).one_or_none()
     if found is None or found.first_fix_window_days != window_days:
-        return None
-    filled = _as_date(found.filled_until)
-    if filled < closed or await session.scalar(sa.select(sa.exists().where(m.KpiStale.row.is_not(None)))):
-        return None
-    return filled
+        return BEGINNING
+    return _as_date(found.filled_until)
 
 
 async def _take_notes(session: AsyncSession) -> dict[uuid.UUID | None, dt.date]:
