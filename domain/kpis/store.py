@@ -1,15 +1,17 @@
 """The daily tallies: every closed day's KPI measures, kept so that a report over a year sums a few thousand rows
 instead of recounting a million events (docs/kpis.md, "Daily tallies").
 
-A day is closed two days after it ended everywhere: its deadlines have all passed and its shifts have ended, so
-what it counts no longer depends on the time of the report, only on the events. Those change (a rating, a late
+A day is closed once it ended everywhere at least a day ago (every day before today's UTC date minus two): its
+deadlines have all passed and its shifts have ended, so what it counts no longer depends on the time of the
+report, only on the events. Those change (a rating, a late
 answer, a reopened job, an offline device syncing a week's work), and every transaction that changes them notes
 the territories and days it made stale (domain.kpis.stale). `refresh` counts the stale days again, and the days
 that closed since the last refresh, from the same statements a live report runs (domain.kpis.queries), so the
 stored days and the live ones cannot disagree.
 
-Every report refreshes first (normally nothing is left: the background loop refreshes every minute), then reads
-the days before the store's end from here and computes the later ones live.
+Every report refreshes first (a KPI request in a transaction of its own, api.kpi_tallies; normally nothing is
+left, the watch refreshing every minute), then reads the days before the store's end from here and computes the
+later ones live.
 """
 
 from __future__ import annotations
